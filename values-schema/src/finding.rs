@@ -1,0 +1,202 @@
+//! A finding: one problem in the values, with a stable code, the key path it
+//! concerns, what is wrong and how to fix it.
+
+use crate::KeyPath;
+use serde::Serialize;
+use std::fmt;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The install would fail or misbehave: `validate` exits 1.
+    Error,
+    /// Probably a mistake, or a risk: `validate` exits 0 unless `--strict`.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// Whether a finding points at a key itself or at its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The key (an unknown key, for example).
+    Key,
+    /// The value under the key.
+    Value,
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $sev:ident, $title:literal; )*) => {
+        /// Every diagnostic code `validate` can report. Codes are stable:
+        /// documented in docs/diagnostics.md and never reused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $( $(#[$doc])* $variant, )* }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as printed, such as `E0100`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The severity findings with this code have.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$sev,)* }
+            }
+
+            /// A one-line description of the rule.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A key the chart does not know (often a typo).
+    UnknownKey = "E0100", Error, "unknown key";
+    /// A value of the wrong type.
+    WrongType = "E0101", Error, "wrong type";
+    /// A value outside the allowed set.
+    NotAllowed = "E0102", Error, "value not allowed";
+    /// A number out of range, a string or list of the wrong length.
+    OutOfRange = "E0103", Error, "out of range";
+    /// A string that does not match the expected format.
+    BadFormat = "E0104", Error, "bad format";
+    /// A required key is missing.
+    MissingKey = "E0105", Error, "missing key";
+    /// A Kubernetes quantity that does not parse.
+    BadQuantity = "E0106", Error, "bad Kubernetes quantity";
+    /// Any other schema violation.
+    SchemaViolation = "E0109", Error, "schema violation";
+    /// The file is not valid YAML.
+    YamlSyntax = "E0200", Error, "YAML syntax error";
+    /// The same key twice in one mapping.
+    DuplicateKey = "E0201", Error, "duplicate key";
+    /// A `--set` flag that does not parse.
+    SetSyntax = "E0202", Error, "bad --set expression";
+    /// The file's top level is not a mapping.
+    NotAMapping = "E0203", Error, "values must be a mapping";
+    /// A placeholder copied from the documentation.
+    Placeholder = "E0300", Error, "placeholder left in values";
+    /// Tokens given inline and through existingSecret.
+    TokensTwice = "E0301", Error, "tokens given twice";
+    /// A token is missing.
+    TokenMissing = "E0302", Error, "token missing";
+    /// A token in plain text in values.
+    TokenInline = "W0303", Warning, "token in plain text";
+    /// A token that is empty or blank.
+    TokenBlank = "E0304", Error, "blank token";
+    /// Footprint below the documented recommendation.
+    FootprintBelowRecommended = "W0400", Warning, "footprint below the recommended minimum";
+    /// Footprint too small to run the pod at all.
+    FootprintTooSmall = "E0401", Error, "footprint too small for the pod";
+    /// A single replica.
+    SingleReplica = "W0402", Warning, "single replica";
+    /// No storage class with provider generic.
+    StorageClassDefault = "W0410", Warning, "cluster default storage class used";
+    /// A storage class of another provider.
+    StorageClassMismatch = "W0411", Warning, "storage class of another provider";
+    /// A volume below the provider's minimum disk size.
+    VolumeTooSmall = "W0412", Warning, "volume below the provider minimum";
+    /// Two services with the same name.
+    DuplicateServiceName = "E0500", Error, "duplicate service name";
+    /// The same domain served by two services.
+    DuplicateDomain = "E0501", Error, "duplicate domain";
+    /// A domain that is not a valid host name.
+    BadDomain = "E0502", Error, "bad domain";
+    /// A package source that names no source or several.
+    PackageSource = "E0503", Error, "bad package source";
+    /// A package URL without integrity or transport security.
+    PackageUrl = "E0504", Error, "package URL not pinned";
+    /// A backend URL that does not parse or has the wrong scheme.
+    BackendUrl = "E0505", Error, "bad backend URL";
+    /// Two backends or stores with the same name in one service.
+    DuplicateName = "E0506", Error, "duplicate name";
+    /// A PodDisruptionBudget that blocks every voluntary disruption.
+    PdbBlocksDrain = "W0600", Warning, "disruption budget blocks node drains";
+    /// CPU time longer than wall time, or another inconsistent limit.
+    LimitsInconsistent = "E0610", Error, "inconsistent limits";
+    /// A limit above what a pod can give.
+    LimitAboveFootprint = "W0611", Warning, "limit above the pod footprint";
+    /// No issuer to sign the mTLS certificates.
+    IssuerMissing = "E0620", Error, "no certificate issuer";
+    /// An image that is not pinned.
+    ImageNotPinned = "W0630", Warning, "image not pinned";
+    /// The agent would run without permission to read pods.
+    ServiceAccountMissing = "E0640", Error, "no service account for the agent";
+    /// Log endpoint settings that cannot work.
+    LogEndpoint = "E0650", Error, "bad log endpoint";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One problem found in the values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The rule broken.
+    pub code: Code,
+    /// Error or warning (from the code).
+    pub severity: Severity,
+    /// The key concerned.
+    #[serde(serialize_with = "display")]
+    pub path: KeyPath,
+    /// Whether the key itself or its value is at fault.
+    pub target: Target,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+fn display<S: serde::Serializer>(p: &KeyPath, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
+}
+
+impl Finding {
+    /// A finding about the value at `path`.
+    pub fn new(code: Code, path: KeyPath, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity: code.severity(),
+            path,
+            target: Target::Value,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds the fix.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Points the finding at the key rather than its value.
+    pub fn at_key(mut self) -> Self {
+        self.target = Target::Key;
+        self
+    }
+}

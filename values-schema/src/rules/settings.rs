@@ -1,0 +1,264 @@
+//! The remaining sections: limits, certificates, image, disruption budget,
+//! service account and log endpoints.
+
+use crate::quantity::format_bytes;
+use crate::values::LogEndpointKind;
+use crate::{Code, Finding, KeyPath, Values};
+use std::collections::BTreeMap;
+
+/// Rules for the remaining sections; `reads` says whether the sections a
+/// rule reads are free of schema errors.
+pub fn check(v: &Values, reads: &dyn Fn(&[&str]) -> bool) -> Vec<Finding> {
+    let mut found = Vec::new();
+    if reads(&["limits"]) {
+        limits(v, &mut found);
+    }
+    if reads(&["limits", "edgeStack"])
+        && let (Ok(heap), Ok(pod)) = (
+            v.limits.heap_memory.value(),
+            v.edge_stack.memory_footprint.value(),
+        )
+        && heap > pod
+    {
+        found.push(
+            Finding::new(
+                Code::LimitAboveFootprint,
+                KeyPath::dotted("limits.heapMemory"),
+                format!(
+                    "one instance may use {}, more than the pod's {}",
+                    v.limits.heap_memory, v.edge_stack.memory_footprint
+                ),
+            )
+            .help("lower limits.heapMemory or raise edgeStack.memoryFootprint"),
+        );
+    }
+    if reads(&["certManager"])
+        && !v.cert_manager.create_issuer
+        && v.cert_manager
+            .issuer_ref
+            .name
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        found.push(
+            Finding::new(
+                Code::IssuerMissing,
+                KeyPath::dotted("certManager.issuerRef.name"),
+                "`createIssuer` is off and no issuer is named: the mTLS certificate would never be issued",
+            )
+            .help("name an existing Issuer or ClusterIssuer, or set `certManager.createIssuer: true`"),
+        );
+    }
+    if reads(&["certManager"])
+        && let (Ok(life), Ok(renew)) = (
+            v.cert_manager.duration.value(),
+            v.cert_manager.renew_before.value(),
+        )
+        && renew >= life
+    {
+        found.push(
+            Finding::new(
+                Code::LimitsInconsistent,
+                KeyPath::dotted("certManager.renewBefore"),
+                format!(
+                    "renewBefore {} is not shorter than duration {}",
+                    v.cert_manager.renew_before, v.cert_manager.duration
+                ),
+            )
+            .help("renew well before expiry, for example duration 2160h and renewBefore 360h"),
+        );
+    }
+    if reads(&["image"]) && v.image.digest.is_none() && v.image.tag.as_deref() == Some("latest") {
+        found.push(
+            Finding::new(
+                Code::ImageNotPinned,
+                KeyPath::dotted("image.tag"),
+                "`latest` moves: pods started at different times may run different builds",
+            )
+            .help("use a version tag, or remove the key for the chart's appVersion, or set `image.digest`"),
+        );
+    }
+    if reads(&["podDisruptionBudget"])
+        && v.pod_disruption_budget.enabled
+        && v.pod_disruption_budget.max_unavailable == 0
+    {
+        found.push(
+            Finding::new(
+                Code::PdbBlocksDrain,
+                KeyPath::dotted("podDisruptionBudget.maxUnavailable"),
+                "0 pods may be unavailable: node drains and cluster upgrades block forever",
+            )
+            .help("allow at least 1"),
+        );
+    }
+    if reads(&["serviceAccount"])
+        && !v.service_account.create
+        && v.service_account
+            .name
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        found.push(
+            Finding::new(
+                Code::ServiceAccountMissing,
+                KeyPath::dotted("serviceAccount.name"),
+                "`create` is off and no ServiceAccount is named: the agent could not list the POP's pods",
+            )
+            .help("name a ServiceAccount allowed to get, list and watch pods in this namespace, or set `serviceAccount.create: true`"),
+        );
+    }
+    if reads(&["observability"]) {
+        log_endpoints(v, &mut found);
+    }
+    found
+}
+
+fn limits(v: &Values, found: &mut Vec<Finding>) {
+    let l = &v.limits;
+    if let (Ok(cpu), Ok(wall)) = (l.cpu_time.value(), l.wall_time.value())
+        && cpu > wall
+    {
+        found.push(
+            Finding::new(
+                Code::LimitsInconsistent,
+                KeyPath::dotted("limits.cpuTime"),
+                format!(
+                    "CPU time {} is longer than wall time {}: one instance runs on one thread",
+                    l.cpu_time, l.wall_time
+                ),
+            )
+            .help("keep cpuTime at or below wallTime"),
+        );
+    }
+    for (key, q) in [
+        ("heapMemory", &l.heap_memory),
+        ("stack", &l.stack),
+        ("maxHeaderSize", &l.max_header_size),
+        ("packageSize", &l.package_size),
+    ] {
+        if q.value().is_ok_and(|b| b <= 0.0) {
+            found.push(Finding::new(
+                Code::OutOfRange,
+                KeyPath::dotted(&format!("limits.{key}")),
+                "must be above zero",
+            ));
+        }
+    }
+    if let (Ok(stack), Ok(heap)) = (l.stack.value(), l.heap_memory.value())
+        && stack >= heap
+    {
+        found.push(
+            Finding::new(
+                Code::LimitsInconsistent,
+                KeyPath::dotted("limits.stack"),
+                format!(
+                    "a stack of {} leaves no heap in {}",
+                    format_bytes(stack),
+                    format_bytes(heap)
+                ),
+            )
+            .help("the stack lives in the heap: keep it well below heapMemory"),
+        );
+    }
+}
+
+fn log_endpoints(v: &Values, found: &mut Vec<Finding>) {
+    let root = KeyPath::dotted("observability.logEndpoints");
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, e) in v.observability.log_endpoints.iter().enumerate() {
+        let here = root.index(i);
+        if names.insert(&e.name, i).is_some() {
+            found.push(
+                Finding::new(
+                    Code::DuplicateName,
+                    here.key("name"),
+                    format!("log endpoint `{}` is declared twice", e.name),
+                )
+                .help("names must be unique"),
+            );
+        }
+        let (schemes, help): (&[&str], &str) = match e.kind {
+            LogEndpointKind::Stdout => (
+                &[],
+                "remove `url`: stdout endpoints write to the edge container's output",
+            ),
+            LogEndpointKind::Https => (&["https"], "give the collector's https:// URL"),
+            LogEndpointKind::Syslog => (
+                &["tcp", "udp"],
+                "give the receiver as tcp://host:port or udp://host:port",
+            ),
+        };
+        match (&e.url, schemes.is_empty()) {
+            (Some(_), true) => found.push(
+                Finding::new(
+                    Code::LogEndpoint,
+                    here.key("url"),
+                    "a stdout endpoint takes no URL",
+                )
+                .help(help),
+            ),
+            (None, false) => found.push(
+                Finding::new(
+                    Code::LogEndpoint,
+                    here.clone(),
+                    "this endpoint needs a `url`",
+                )
+                .help(help),
+            ),
+            (Some(url), false) => {
+                if let Err(why) = super::services::check_url(url, schemes) {
+                    found.push(Finding::new(Code::LogEndpoint, here.key("url"), why).help(help));
+                }
+            }
+            (None, true) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantity::GoDuration;
+    use crate::values::LogEndpoint;
+
+    fn codes(v: &Values) -> Vec<(String, &'static str)> {
+        check(v, &|_| true)
+            .into_iter()
+            .map(|f| (f.path.to_string(), f.code.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_pass() {
+        assert!(codes(&Values::default()).is_empty());
+    }
+
+    #[test]
+    fn flags_inconsistent_settings() {
+        let mut v = Values::default();
+        v.limits.cpu_time = GoDuration("3m".into());
+        v.cert_manager.create_issuer = false;
+        v.image.tag = Some("latest".into());
+        v.pod_disruption_budget.max_unavailable = 0;
+        v.service_account.create = false;
+        v.observability.log_endpoints = vec![
+            LogEndpoint {
+                name: "a".into(),
+                kind: LogEndpointKind::Https,
+                url: None,
+            },
+            LogEndpoint {
+                name: "a".into(),
+                kind: LogEndpointKind::Syslog,
+                url: Some("https://x".into()),
+            },
+        ];
+        let found: Vec<_> = codes(&v).into_iter().map(|c| c.1).collect();
+        assert_eq!(
+            found,
+            [
+                "E0610", "E0620", "W0630", "W0600", "E0640", "E0650", "E0506", "E0650"
+            ]
+        );
+    }
+}
