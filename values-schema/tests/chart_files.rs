@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! The chart's `values.yaml` and `values.schema.json` are generated from the
 //! Rust types; these tests fail when the committed files drift. Rewrite them
 //! with `UPDATE_GOLDEN=1 cargo test -p values-schema --test chart_files`.

@@ -1,0 +1,10 @@
+//! The `helm anywhere` plugin as a library: every subcommand is a function
+//! with a typed request, so that tests call it directly and `main` only
+//! parses arguments.
+
+pub mod merge;
+pub mod report;
+pub mod set_flags;
+pub mod source;
+pub mod validate;
+pub mod yaml;

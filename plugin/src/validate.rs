@@ -1,0 +1,223 @@
+//! `helm anywhere validate`: merges the chart's defaults, values files and
+//! `--set` flags as Helm does, checks the result against the schema and the
+//! semantic rules, and places every finding at the file, line and column
+//! where the offending key or value was written.
+
+use crate::merge::{apply_set, coalesce, empty_user, merge_files};
+use crate::set_flags::parse_set;
+use crate::source::{Origin, SourceKind, Sources};
+use crate::yaml::{Node, parse_document};
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use values_schema::finding::Target;
+use values_schema::rules::check_rules;
+use values_schema::schema_check::{SchemaError, check_schema};
+use values_schema::{Finding, KeyPath, Segment, Severity};
+
+/// The chart's default values, built in so that the plugin works without a
+/// checkout of the chart.
+const BUILT_IN_DEFAULTS: &str = include_str!("../../charts/fastly-anywhere/values.yaml");
+
+/// What to validate.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateRequest {
+    /// Values files in order (`-` is standard input).
+    pub files: Vec<PathBuf>,
+    /// `--set` arguments in order.
+    pub sets: Vec<String>,
+    /// `--set-string` arguments in order.
+    pub set_strings: Vec<String>,
+    /// A chart directory whose `values.yaml` gives the defaults.
+    pub chart: Option<PathBuf>,
+}
+
+/// Why validation could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// A values file or the chart could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The chart's own defaults do not parse.
+    #[error("the chart's values.yaml at {path} is not valid YAML: {message}")]
+    BadDefaults {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A bug: the built-in schema does not compile.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// A finding and where it was written.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The finding.
+    pub finding: Finding,
+    /// Where, when it can be placed.
+    pub at: Option<Origin>,
+}
+
+/// The result of a validation.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Every input, to show snippets.
+    pub sources: Sources,
+    /// Every finding, in the order of the inputs.
+    pub findings: Vec<Located>,
+}
+
+impl Outcome {
+    /// Number of findings of a severity.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings.iter().filter(|f| f.finding.severity == severity).count()
+    }
+}
+
+/// Runs a validation.
+pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
+    let mut sources = Sources::default();
+    let mut findings: Vec<Located> = Vec::new();
+
+    let (defaults_name, defaults_text) = match &request.chart {
+        Some(dir) => {
+            let path = dir.join("values.yaml");
+            (path.display().to_string(), read(&path)?)
+        }
+        None => ("fastly-anywhere/values.yaml (chart defaults)".to_owned(), BUILT_IN_DEFAULTS.to_owned()),
+    };
+    let defaults_id = sources.add(&defaults_name, SourceKind::File, defaults_text.clone());
+    let (defaults, _) = parse_document(&defaults_text, defaults_id).map_err(|p| ValidateError::BadDefaults {
+        path: defaults_name.clone(),
+        message: p.message,
+    })?;
+
+    let mut user = empty_user(Origin { source: defaults_id, line: 1, col: 1, len: 0 });
+    let mut last_file = None;
+    for file in &request.files {
+        let name = file.display().to_string();
+        let text = if name == "-" { read_stdin()? } else { read(file)? };
+        let id = sources.add(&name, SourceKind::File, text.clone());
+        last_file = Some(id);
+        match parse_document(&text, id) {
+            Ok((node, problems)) => {
+                findings.extend(problems.into_iter().map(|p| problem(p.code, p.at, p.message, p.help)));
+                merge_files(&mut user, node);
+            }
+            Err(p) => findings.push(problem(p.code, p.at, p.message, p.help)),
+        }
+    }
+    // Helm applies every --set before every --set-string.
+    let flags = request
+        .sets
+        .iter()
+        .map(|s| ("--set", s, false))
+        .chain(request.set_strings.iter().map(|s| ("--set-string", s, true)));
+    for (flag, text, as_string) in flags {
+        let id = sources.add(format!("{flag} {text}"), SourceKind::Flag(flag), text.clone());
+        match parse_set(text, id, as_string) {
+            Ok(assignments) => assignments.into_iter().for_each(|a| apply_set(&mut user, a)),
+            Err(e) => findings.push(problem(
+                values_schema::Code::SetSyntax,
+                e.at,
+                e.message,
+                Some(format!("write {flag} KEY=VALUE[,KEY=VALUE], with keys such as edgeStack.replicas or services[0].name")),
+            )),
+        }
+    }
+
+    let merged = coalesce(defaults, user);
+    let json = merged.to_json();
+    let schema_findings = check_schema(&json)?;
+    let broken: BTreeSet<String> = schema_findings
+        .iter()
+        .filter_map(|f| match f.path.0.first() {
+            Some(Segment::Key(k)) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    let rule_findings = check_rules(&json, &broken);
+    for mut finding in schema_findings.into_iter().chain(rule_findings) {
+        let at = locate(&merged, &finding, defaults_id, last_file);
+        if let Some(SourceKind::Flag(flag)) = at.and_then(|a| sources.get(a.source)).map(|s| &s.kind)
+            && finding.code == values_schema::Code::WrongType
+        {
+            finding.help = Some(flag_type_help(flag, finding.help.take()));
+        }
+        findings.push(Located { finding, at });
+    }
+    findings.sort_by_key(|f| {
+        let at = f.at.map(|a| (a.source, a.line, a.col)).unwrap_or((usize::MAX, 0, 0));
+        (at, f.finding.code, f.finding.path.clone())
+    });
+    Ok(Outcome { sources, findings })
+}
+
+/// `--set` types values by their look, not by the schema: explain that
+/// instead of the advice meant for YAML files.
+fn flag_type_help(flag: &str, yaml_help: Option<String>) -> String {
+    match (flag, yaml_help.as_deref()) {
+        ("--set", Some(h)) if h.starts_with("remove the quotes") => {
+            "`--set` passes decimals as strings: put this value in a values file instead".into()
+        }
+        ("--set-string", _) => "`--set-string` always gives a string: use `--set` for numbers and booleans".into(),
+        (_, Some(h)) if h.starts_with("quote it") => "use `--set-string` to pass it as a string".into(),
+        (_, h) => h.unwrap_or_default().to_owned(),
+    }
+}
+
+fn problem(code: values_schema::Code, at: Origin, message: String, help: Option<String>) -> Located {
+    let mut finding = Finding::new(code, KeyPath::root(), message);
+    finding.help = help;
+    Located { finding, at: Some(at) }
+}
+
+/// Where a finding was written: the key or value at its path, else the
+/// nearest ancestor that was written. Something that only the chart's
+/// defaults hold (a key the user left out) is placed at the top of the
+/// user's last values file, which is where the fix goes.
+fn locate(merged: &Node, finding: &Finding, defaults: usize, last_file: Option<usize>) -> Option<Origin> {
+    let mut path = finding.path.clone();
+    let mut exact = true;
+    let at = loop {
+        if let Some((node, key_at)) = merged.find(&path) {
+            let at = match (finding.target, key_at) {
+                (Target::Key, Some(k)) => k,
+                _ if !exact => key_at.unwrap_or(node.at),
+                _ => node.at,
+            };
+            break at;
+        }
+        if path.is_root() {
+            return None;
+        }
+        path = path.parent();
+        exact = false;
+    };
+    match last_file {
+        Some(file) if at.source == defaults => Some(Origin { source: file, line: 1, col: 1, len: 0 }),
+        _ => Some(at),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ValidateError> {
+    std::fs::read_to_string(path).map_err(|source| ValidateError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn read_stdin() -> Result<String, ValidateError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|source| ValidateError::Read { path: "-".into(), source })?;
+    Ok(text)
+}

@@ -1,0 +1,9 @@
+//! YAML with positions: a tree whose every key and value remembers where it
+//! was written, built from `yaml-rust2`'s marked events.
+
+mod node;
+mod parse;
+mod scalar;
+
+pub use node::{Entry, Node, NodeValue};
+pub use parse::{ParseProblem, parse_document};
