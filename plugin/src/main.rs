@@ -61,7 +61,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -98,8 +102,17 @@ fn run_validate(args: ValidateArgs) -> ExitCode {
     if code != ExitCode::SUCCESS {
         return code;
     }
-    let failing = outcome.count(Severity::Error) + if args.strict { outcome.count(Severity::Warning) } else { 0 };
-    if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    let failing = outcome.count(Severity::Error)
+        + if args.strict {
+            outcome.count(Severity::Warning)
+        } else {
+            0
+        };
+    if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn emit(text: &str) -> ExitCode {

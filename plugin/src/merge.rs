@@ -14,7 +14,10 @@ pub fn merge_files(base: &mut Node, overlay: Node) {
         (NodeValue::Map(entries), NodeValue::Map(over)) => {
             for e in over {
                 match entries.iter_mut().find(|x| x.key == e.key) {
-                    Some(existing) if matches!(existing.value.value, NodeValue::Map(_)) && matches!(e.value.value, NodeValue::Map(_)) => {
+                    Some(existing)
+                        if matches!(existing.value.value, NodeValue::Map(_))
+                            && matches!(e.value.value, NodeValue::Map(_)) =>
+                    {
                         existing.key_at = e.key_at;
                         merge_files(&mut existing.value, e.value);
                     }
@@ -25,7 +28,10 @@ pub fn merge_files(base: &mut Node, overlay: Node) {
             base.at = overlay.at;
         }
         (_, value) => {
-            *base = Node { value, at: overlay.at };
+            *base = Node {
+                value,
+                at: overlay.at,
+            };
         }
     }
 }
@@ -47,14 +53,19 @@ pub fn apply_set(root: &mut Node, assignment: Assignment) {
                 if !matches!(here.value, NodeValue::Map(_)) {
                     *here = Node::empty_map(at);
                 }
-                let NodeValue::Map(entries) = &mut here.value else { return };
+                let NodeValue::Map(entries) = &mut here.value else {
+                    return;
+                };
                 let pos = match entries.iter().position(|e| &e.key == k) {
                     Some(p) => p,
                     None => {
                         entries.push(Entry {
                             key: k.clone(),
                             key_at,
-                            value: Node { value: placeholder, at },
+                            value: Node {
+                                value: placeholder,
+                                at,
+                            },
                         });
                         entries.len() - 1
                     }
@@ -64,14 +75,25 @@ pub fn apply_set(root: &mut Node, assignment: Assignment) {
             }
             Segment::Index(n) => {
                 if !matches!(here.value, NodeValue::Seq(_)) {
-                    *here = Node { value: NodeValue::Seq(Vec::new()), at };
+                    *here = Node {
+                        value: NodeValue::Seq(Vec::new()),
+                        at,
+                    };
                 }
-                let NodeValue::Seq(items) = &mut here.value else { return };
+                let NodeValue::Seq(items) = &mut here.value else {
+                    return;
+                };
                 while items.len() <= *n {
-                    items.push(Node { value: NodeValue::Null, at });
+                    items.push(Node {
+                        value: NodeValue::Null,
+                        at,
+                    });
                 }
                 if !last && matches!(items[*n].value, NodeValue::Null) {
-                    items[*n] = Node { value: placeholder, at };
+                    items[*n] = Node {
+                        value: placeholder,
+                        at,
+                    };
                 }
                 &mut items[*n]
             }
@@ -109,7 +131,10 @@ pub fn coalesce(defaults: Node, user: Node) -> Node {
                     (None, _) => base.push(e),
                 }
             }
-            Node { value: NodeValue::Map(base), at: user.at }
+            Node {
+                value: NodeValue::Map(base),
+                at: user.at,
+            }
         }
         (_, value) => Node { value, at: user.at },
     }
@@ -142,13 +167,22 @@ mod tests {
     fn null_deletes_a_default() {
         let defaults = yaml("a: {x: 1, y: 2}\nb: 1\n", 0);
         let user = yaml("a: {x: null}\nc: null\n", 1);
-        assert_eq!(coalesce(defaults, user).to_json(), json!({"a": {"y": 2}, "b": 1}));
+        assert_eq!(
+            coalesce(defaults, user).to_json(),
+            json!({"a": {"y": 2}, "b": 1})
+        );
     }
 
     #[test]
     fn set_writes_into_files_values() {
         let mut user = yaml("services:\n  - name: a\n    domains: [x]\n", 1);
-        for a in parse_set("services[0].name=b,services[2].name=c,edgeStack.replicas=5", 2, false).unwrap() {
+        for a in parse_set(
+            "services[0].name=b,services[2].name=c,edgeStack.replicas=5",
+            2,
+            false,
+        )
+        .unwrap()
+        {
             apply_set(&mut user, a);
         }
         assert_eq!(

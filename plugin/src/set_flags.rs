@@ -32,8 +32,16 @@ pub struct SetError {
 /// Parses one flag argument. `as_string` is true for `--set-string`.
 pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assignment>, SetError> {
     let chars: Vec<char> = text.chars().collect();
-    let at = |pos: usize, len: usize| Origin { source, line: 1, col: pos + 1, len };
-    let fail = |pos: usize, message: String| SetError { at: at(pos, 1), message };
+    let at = |pos: usize, len: usize| Origin {
+        source,
+        line: 1,
+        col: pos + 1,
+        len,
+    };
+    let fail = |pos: usize, message: String| SetError {
+        at: at(pos, 1),
+        message,
+    };
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < chars.len() {
@@ -66,7 +74,10 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                     .parse()
                     .map_err(|_| fail(pos + 1, format!("`{digits}` is not a list index")))?;
                 if index > MAX_INDEX {
-                    return Err(fail(pos + 1, format!("index {index} is above Helm's limit of {MAX_INDEX}")));
+                    return Err(fail(
+                        pos + 1,
+                        format!("index {index} is above Helm's limit of {MAX_INDEX}"),
+                    ));
                 }
                 path.push(Segment::Index(index));
                 pos = close + 1;
@@ -76,7 +87,10 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                 Some('=') => break,
                 _ => {
                     let key: String = chars[start..pos].iter().collect();
-                    return Err(fail(start, format!("key `{key}` has no value: write `{key}=VALUE`")));
+                    return Err(fail(
+                        start,
+                        format!("key `{key}` has no value: write `{key}=VALUE`"),
+                    ));
                 }
             }
         }
@@ -99,7 +113,10 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                 }
             }
             pos = close + 1;
-            Node { value: NodeValue::Seq(items), at: at(value_start, pos - value_start) }
+            Node {
+                value: NodeValue::Seq(items),
+                at: at(value_start, pos - value_start),
+            }
         } else {
             let mut raw = String::new();
             while pos < chars.len() && chars[pos] != ',' {
@@ -111,7 +128,11 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
             }
             typed(&raw, at(value_start, pos - value_start), as_string)
         };
-        out.push(Assignment { path, key_at, value });
+        out.push(Assignment {
+            path,
+            key_at,
+            value,
+        });
         if chars.get(pos) == Some(&',') {
             pos += 1;
         }
@@ -132,7 +153,9 @@ fn typed(raw: &str, at: Origin, as_string: bool) -> Node {
         NodeValue::Null
     } else if raw == "0" {
         NodeValue::Int(0)
-    } else if !raw.starts_with('0') && let Ok(i) = raw.parse::<i64>() {
+    } else if !raw.starts_with('0')
+        && let Ok(i) = raw.parse::<i64>()
+    {
         NodeValue::Int(i)
     } else {
         NodeValue::Str(raw.to_owned())
@@ -149,7 +172,12 @@ mod tests {
         parse_set(text, 0, false)
             .unwrap()
             .into_iter()
-            .map(|a| (values_schema::KeyPath(a.path).to_string(), a.value.to_json()))
+            .map(|a| {
+                (
+                    values_schema::KeyPath(a.path).to_string(),
+                    a.value.to_json(),
+                )
+            })
             .collect()
     }
 
@@ -175,7 +203,10 @@ mod tests {
         assert_eq!(
             parsed(r"services[0].domains={a.example,b.example},podAnnotations.a\.b=x\,y"),
             vec![
-                ("services[0].domains".into(), json!(["a.example", "b.example"])),
+                (
+                    "services[0].domains".into(),
+                    json!(["a.example", "b.example"])
+                ),
                 ("podAnnotations[\"a.b\"]".into(), json!("x,y")),
             ]
         );

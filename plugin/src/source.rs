@@ -41,7 +41,12 @@ pub struct Sources(pub Vec<Source>);
 
 impl Sources {
     /// Adds a source and returns its index.
-    pub fn add(&mut self, name: impl Into<String>, kind: SourceKind, text: impl Into<String>) -> usize {
+    pub fn add(
+        &mut self,
+        name: impl Into<String>,
+        kind: SourceKind,
+        text: impl Into<String>,
+    ) -> usize {
         self.0.push(Source {
             name: name.into(),
             kind,

@@ -77,7 +77,10 @@ pub struct Outcome {
 impl Outcome {
     /// Number of findings of a severity.
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings.iter().filter(|f| f.finding.severity == severity).count()
+        self.findings
+            .iter()
+            .filter(|f| f.finding.severity == severity)
+            .count()
     }
 }
 
@@ -91,37 +94,59 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             let path = dir.join("values.yaml");
             (path.display().to_string(), read(&path)?)
         }
-        None => ("fastly-anywhere/values.yaml (chart defaults)".to_owned(), BUILT_IN_DEFAULTS.to_owned()),
+        None => (
+            "fastly-anywhere/values.yaml (chart defaults)".to_owned(),
+            BUILT_IN_DEFAULTS.to_owned(),
+        ),
     };
     let defaults_id = sources.add(&defaults_name, SourceKind::File, defaults_text.clone());
-    let (defaults, _) = parse_document(&defaults_text, defaults_id).map_err(|p| ValidateError::BadDefaults {
-        path: defaults_name.clone(),
-        message: p.message,
-    })?;
+    let (defaults, _) =
+        parse_document(&defaults_text, defaults_id).map_err(|p| ValidateError::BadDefaults {
+            path: defaults_name.clone(),
+            message: p.message,
+        })?;
 
-    let mut user = empty_user(Origin { source: defaults_id, line: 1, col: 1, len: 0 });
+    let mut user = empty_user(Origin {
+        source: defaults_id,
+        line: 1,
+        col: 1,
+        len: 0,
+    });
     let mut last_file = None;
     for file in &request.files {
         let name = file.display().to_string();
-        let text = if name == "-" { read_stdin()? } else { read(file)? };
+        let text = if name == "-" {
+            read_stdin()?
+        } else {
+            read(file)?
+        };
         let id = sources.add(&name, SourceKind::File, text.clone());
         last_file = Some(id);
         match parse_document(&text, id) {
             Ok((node, problems)) => {
-                findings.extend(problems.into_iter().map(|p| problem(p.code, p.at, p.message, p.help)));
+                findings.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| problem(p.code, p.at, p.message, p.help)),
+                );
                 merge_files(&mut user, node);
             }
             Err(p) => findings.push(problem(p.code, p.at, p.message, p.help)),
         }
     }
     // Helm applies every --set before every --set-string.
-    let flags = request
-        .sets
-        .iter()
-        .map(|s| ("--set", s, false))
-        .chain(request.set_strings.iter().map(|s| ("--set-string", s, true)));
+    let flags = request.sets.iter().map(|s| ("--set", s, false)).chain(
+        request
+            .set_strings
+            .iter()
+            .map(|s| ("--set-string", s, true)),
+    );
     for (flag, text, as_string) in flags {
-        let id = sources.add(format!("{flag} {text}"), SourceKind::Flag(flag), text.clone());
+        let id = sources.add(
+            format!("{flag} {text}"),
+            SourceKind::Flag(flag),
+            text.clone(),
+        );
         match parse_set(text, id, as_string) {
             Ok(assignments) => assignments.into_iter().for_each(|a| apply_set(&mut user, a)),
             Err(e) => findings.push(problem(
@@ -146,7 +171,8 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
     let rule_findings = check_rules(&json, &broken);
     for mut finding in schema_findings.into_iter().chain(rule_findings) {
         let at = locate(&merged, &finding, defaults_id, last_file);
-        if let Some(SourceKind::Flag(flag)) = at.and_then(|a| sources.get(a.source)).map(|s| &s.kind)
+        if let Some(SourceKind::Flag(flag)) =
+            at.and_then(|a| sources.get(a.source)).map(|s| &s.kind)
             && finding.code == values_schema::Code::WrongType
         {
             finding.help = Some(flag_type_help(flag, finding.help.take()));
@@ -154,7 +180,9 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
         findings.push(Located { finding, at });
     }
     findings.sort_by_key(|f| {
-        let at = f.at.map(|a| (a.source, a.line, a.col)).unwrap_or((usize::MAX, 0, 0));
+        let at =
+            f.at.map(|a| (a.source, a.line, a.col))
+                .unwrap_or((usize::MAX, 0, 0));
         (at, f.finding.code, f.finding.path.clone())
     });
     Ok(Outcome { sources, findings })
@@ -167,23 +195,40 @@ fn flag_type_help(flag: &str, yaml_help: Option<String>) -> String {
         ("--set", Some(h)) if h.starts_with("remove the quotes") => {
             "`--set` passes decimals as strings: put this value in a values file instead".into()
         }
-        ("--set-string", _) => "`--set-string` always gives a string: use `--set` for numbers and booleans".into(),
-        (_, Some(h)) if h.starts_with("quote it") => "use `--set-string` to pass it as a string".into(),
+        ("--set-string", _) => {
+            "`--set-string` always gives a string: use `--set` for numbers and booleans".into()
+        }
+        (_, Some(h)) if h.starts_with("quote it") => {
+            "use `--set-string` to pass it as a string".into()
+        }
         (_, h) => h.unwrap_or_default().to_owned(),
     }
 }
 
-fn problem(code: values_schema::Code, at: Origin, message: String, help: Option<String>) -> Located {
+fn problem(
+    code: values_schema::Code,
+    at: Origin,
+    message: String,
+    help: Option<String>,
+) -> Located {
     let mut finding = Finding::new(code, KeyPath::root(), message);
     finding.help = help;
-    Located { finding, at: Some(at) }
+    Located {
+        finding,
+        at: Some(at),
+    }
 }
 
 /// Where a finding was written: the key or value at its path, else the
 /// nearest ancestor that was written. Something that only the chart's
 /// defaults hold (a key the user left out) is placed at the top of the
 /// user's last values file, which is where the fix goes.
-fn locate(merged: &Node, finding: &Finding, defaults: usize, last_file: Option<usize>) -> Option<Origin> {
+fn locate(
+    merged: &Node,
+    finding: &Finding,
+    defaults: usize,
+    last_file: Option<usize>,
+) -> Option<Origin> {
     let mut path = finding.path.clone();
     let mut exact = true;
     let at = loop {
@@ -202,7 +247,12 @@ fn locate(merged: &Node, finding: &Finding, defaults: usize, last_file: Option<u
         exact = false;
     };
     match last_file {
-        Some(file) if at.source == defaults => Some(Origin { source: file, line: 1, col: 1, len: 0 }),
+        Some(file) if at.source == defaults => Some(Origin {
+            source: file,
+            line: 1,
+            col: 1,
+            len: 0,
+        }),
         _ => Some(at),
     }
 }
@@ -218,6 +268,9 @@ fn read_stdin() -> Result<String, ValidateError> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
-        .map_err(|source| ValidateError::Read { path: "-".into(), source })?;
+        .map_err(|source| ValidateError::Read {
+            path: "-".into(),
+            source,
+        })?;
     Ok(text)
 }

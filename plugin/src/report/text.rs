@@ -12,7 +12,11 @@ pub fn render_text(outcome: &Outcome) -> String {
     let mut out = String::new();
     for located in &outcome.findings {
         let f = &located.finding;
-        let path = if f.path.is_root() { String::new() } else { format!("{}: ", f.path) };
+        let path = if f.path.is_root() {
+            String::new()
+        } else {
+            format!("{}: ", f.path)
+        };
         let _ = writeln!(
             out,
             "{}: {}[{}]: {}{}",
@@ -47,16 +51,24 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn snippet(sources: &Sources, at: crate::source::Origin, out: &mut String) {
-    let Some(source) = sources.get(at.source) else { return };
+    let Some(source) = sources.get(at.source) else {
+        return;
+    };
     let (gutter, line, col) = match &source.kind {
         SourceKind::File => {
             if at.len == 0 {
                 return;
             }
-            let Some(line) = sources.line(at.source, at.line) else { return };
+            let Some(line) = sources.line(at.source, at.line) else {
+                return;
+            };
             (at.line.to_string(), line.to_owned(), at.col)
         }
-        SourceKind::Flag(flag) => (String::new(), format!("{flag} {}", source.text), at.col + flag.len() + 1),
+        SourceKind::Flag(flag) => (
+            String::new(),
+            format!("{flag} {}", source.text),
+            at.col + flag.len() + 1,
+        ),
     };
     let width = gutter.len().max(2);
     let pad = " ".repeat(width);
@@ -64,5 +76,10 @@ fn snippet(sources: &Sources, at: crate::source::Origin, out: &mut String) {
     let len = at.len.max(1).min(visible.saturating_sub(col - 1).max(1));
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{gutter:>width$} | {line}");
-    let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col.saturating_sub(1)), "^".repeat(len));
+    let _ = writeln!(
+        out,
+        "{pad} | {}{}",
+        " ".repeat(col.saturating_sub(1)),
+        "^".repeat(len)
+    );
 }

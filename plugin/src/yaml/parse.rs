@@ -24,7 +24,10 @@ pub struct ParseProblem {
 /// Parses the first document of `text` (source number `source`). An empty
 /// document is an empty mapping. On a syntax error there is no tree, only
 /// the problem; other problems come with the tree.
-pub fn parse_document(text: &str, source: usize) -> Result<(Node, Vec<ParseProblem>), ParseProblem> {
+pub fn parse_document(
+    text: &str,
+    source: usize,
+) -> Result<(Node, Vec<ParseProblem>), ParseProblem> {
     let mut builder = Builder {
         source,
         stack: Vec::new(),
@@ -42,7 +45,12 @@ pub fn parse_document(text: &str, source: usize) -> Result<(Node, Vec<ParseProbl
             help: Some(syntax_help(e.info())),
         }
     })?;
-    let start = Origin { source, line: 1, col: 1, len: 0 };
+    let start = Origin {
+        source,
+        line: 1,
+        col: 1,
+        len: 0,
+    };
     let root = builder.root.unwrap_or_else(|| Node::empty_map(start));
     let root = match root.value {
         NodeValue::Map(_) => root,
@@ -112,7 +120,11 @@ impl Builder {
                     items.push(node);
                 }
             }
-            Some(Frame::Map { node: map, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                node: map,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
                 None => {
                     let key = key_text.unwrap_or_else(|| {
                         self.problems.push(ParseProblem {
@@ -126,7 +138,9 @@ impl Builder {
                     *pending_key = Some((key, node.at));
                 }
                 Some((key, key_at)) => {
-                    let NodeValue::Map(entries) = &mut map.value else { return };
+                    let NodeValue::Map(entries) = &mut map.value else {
+                        return;
+                    };
                     if key == "<<" {
                         merge_key(entries, node);
                         return;
@@ -139,12 +153,19 @@ impl Builder {
                                 "key `{key}` is already set at line {}",
                                 existing.key_at.line
                             ),
-                            help: Some("keep one of them: Helm rejects a mapping with a repeated key".into()),
+                            help: Some(
+                                "keep one of them: Helm rejects a mapping with a repeated key"
+                                    .into(),
+                            ),
                         });
                         existing.value = node;
                         existing.key_at = key_at;
                     } else {
-                        entries.push(Entry { key, key_at, value: node });
+                        entries.push(Entry {
+                            key,
+                            key_at,
+                            value: node,
+                        });
                     }
                 }
             },
@@ -198,7 +219,9 @@ impl MarkedEventReceiver for Builder {
                 anchor,
             }),
             Event::MappingEnd | Event::SequenceEnd => {
-                if let Some(Frame::Map { node, anchor, .. } | Frame::Seq { node, anchor }) = self.stack.pop() {
+                if let Some(Frame::Map { node, anchor, .. } | Frame::Seq { node, anchor }) =
+                    self.stack.pop()
+                {
                     self.remember(anchor, &node);
                     self.place(node, None);
                 }
@@ -206,7 +229,9 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let (value, len) = match style {
-                    TScalarStyle::Plain if !is_str_tag => (resolve_plain(&text), text.chars().count()),
+                    TScalarStyle::Plain if !is_str_tag => {
+                        (resolve_plain(&text), text.chars().count())
+                    }
                     TScalarStyle::Plain => (NodeValue::Str(text.clone()), text.chars().count()),
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
                         (NodeValue::Str(text.clone()), text.chars().count() + 2)
@@ -225,7 +250,10 @@ impl MarkedEventReceiver for Builder {
                 let at = origin(source, &mark, 1);
                 let node = match self.anchors.get(&id) {
                     Some(n) => Node { at, ..n.clone() },
-                    None => Node { value: NodeValue::Null, at },
+                    None => Node {
+                        value: NodeValue::Null,
+                        at,
+                    },
                 };
                 let key = match &node.value {
                     NodeValue::Str(s) => Some(s.clone()),
@@ -255,7 +283,9 @@ mod tests {
         assert_eq!((node.at.line, node.at.col, node.at.len), (2, 13, 1));
         let key = key.unwrap();
         assert_eq!((key.line, key.col, key.len), (2, 3, 8));
-        let (q, _) = root.find(&KeyPath::dotted("edgeStack.memoryFootprint")).unwrap();
+        let (q, _) = root
+            .find(&KeyPath::dotted("edgeStack.memoryFootprint"))
+            .unwrap();
         assert_eq!((q.at.line, q.at.col, q.at.len), (3, 20, 5));
         assert_eq!(q.value, NodeValue::Str("8Gi".into()));
     }

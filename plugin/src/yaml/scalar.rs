@@ -14,7 +14,9 @@ pub fn resolve_plain(text: &str) -> NodeValue {
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
             return NodeValue::Bool(false);
         }
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return NodeValue::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return NodeValue::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return NodeValue::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return NodeValue::Float(f64::NAN),
         _ => {}
@@ -27,7 +29,9 @@ pub fn resolve_plain(text: &str) -> NodeValue {
         .trim_start_matches(['+', '-'])
         .starts_with(|c: char| c.is_ascii_digit() || c == '.');
     if looks_numeric
-        && plain.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+        && plain
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
         && let Ok(f) = plain.parse::<f64>()
     {
         return NodeValue::Float(f);

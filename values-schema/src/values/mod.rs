@@ -16,7 +16,7 @@ pub use edge_stack::{CpuCount, EdgeStack};
 pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;
 pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
-pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
+pub use scheduling::{NetworkPolicy, PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
 pub use services::{Backend, ConfigStore, H2oService, H2oServiceType, PackageSource, Service};
 pub use storage::{VolumeClaim, VolumeRequests, VolumeSettings};
 pub use tokens::{Bootstrap, ExistingSecret};
@@ -89,6 +89,8 @@ pub struct Values {
     /// The ServiceAccount of the pods (the agent reads the StatefulSet's pods
     /// with it).
     pub service_account: ServiceAccount,
+    /// Who may connect to the pods.
+    pub network_policy: NetworkPolicy,
     /// Seconds a stopping pod has to finish its in-flight requests.
     #[schemars(range(min = 5, max = 3600))]
     pub termination_grace_period_seconds: u32,
@@ -130,6 +132,7 @@ impl Default for Values {
             topology_spread_constraints: Vec::new(),
             pod_disruption_budget: PodDisruptionBudget::default(),
             service_account: ServiceAccount::default(),
+            network_policy: NetworkPolicy::default(),
             termination_grace_period_seconds: 60,
             common_labels: BTreeMap::new(),
             pod_labels: BTreeMap::new(),
