@@ -59,7 +59,7 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                 pos += 1;
             }
             if name.is_empty() && !(pos < chars.len() && chars[pos] == '[' && !path.is_empty()) {
-                return Err(fail(name_start, format!("empty key in `{}`", &text[..])));
+                return Err(fail(name_start, format!("empty key in `{text}`")));
             }
             if !name.is_empty() {
                 path.push(Segment::Key(name));

@@ -159,6 +159,16 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
     }
 
     let merged = coalesce(defaults, user);
+    // With a file that did not parse, the merged values are not what the
+    // user meant: checking them would only add noise to the syntax errors.
+    if findings.iter().any(|f| {
+        matches!(
+            f.finding.code,
+            values_schema::Code::YamlSyntax | values_schema::Code::NotAMapping
+        )
+    }) {
+        return Ok(Outcome { sources, findings });
+    }
     let json = merged.to_json();
     let schema_findings = check_schema(&json)?;
     let broken: BTreeSet<String> = schema_findings
@@ -246,14 +256,27 @@ fn locate(
         path = path.parent();
         exact = false;
     };
+    if at.source != defaults {
+        return Some(at);
+    }
+    // Only the chart's defaults hold this key: point at the closest key the
+    // user wrote above it, else at the top of the user's last file.
+    while !path.is_root() {
+        path = path.parent();
+        if let Some((_, Some(key_at))) = merged.find(&path)
+            && key_at.source != defaults
+        {
+            return Some(key_at);
+        }
+    }
     match last_file {
-        Some(file) if at.source == defaults => Some(Origin {
+        Some(file) => Some(Origin {
             source: file,
             line: 1,
             col: 1,
             len: 0,
         }),
-        _ => Some(at),
+        None => Some(at),
     }
 }
 

@@ -17,6 +17,7 @@ pub fn values_schema() -> &'static Value {
         let schema = settings.into_generator().into_root_schema_for::<Values>();
         let mut value = schema.to_value();
         tidy(&mut value);
+        require_defaulted(&mut value);
         value
     })
 }
@@ -62,6 +63,39 @@ fn tidy(schema: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(tidy),
         _ => {}
+    }
+}
+
+/// The chart's defaults give every non-optional key a value, so after
+/// Helm's merge a key can only be missing when a user's `null` deleted it,
+/// and the templates would then fail on it: such keys are required. This
+/// holds along the chain of maps from the root only: list items (services,
+/// backends) get no defaults from the chart.
+fn require_defaulted(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    if let Some(Value::Object(props)) = map.get_mut("properties") {
+        props.values_mut().for_each(require_defaulted);
+    }
+    let Some(Value::Object(props)) = map.get("properties") else {
+        return;
+    };
+    let mut required: Vec<Value> = match map.get("required") {
+        Some(Value::Array(r)) => r.clone(),
+        _ => Vec::new(),
+    };
+    for (key, sub) in props {
+        let nullable = match sub.get("type") {
+            Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+            Some(_) => false,
+            None => true,
+        };
+        let name = Value::String(key.clone());
+        if sub.get("default").is_some() && !nullable && !required.contains(&name) {
+            required.push(name);
+        }
+    }
+    if !required.is_empty() {
+        map.insert("required".into(), Value::Array(required));
     }
 }
 

@@ -166,7 +166,9 @@ fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
                     path,
                     format!("missing required key `{name}`"),
                 )
-                .help(format!("add `{name}:` here")),
+                .help(format!(
+                    "add `{name}:` here (a `null` in values deletes the chart's default)"
+                )),
             ]
         }
         _ => vec![Finding::new(Code::SchemaViolation, path, error.to_string())],
@@ -314,8 +316,25 @@ mod tests {
     use crate::quantity::parse_quantity;
     use serde_json::json;
 
+    /// The chart's defaults with `patch` merged in, as Helm merges them.
+    fn with_defaults(patch: Value) -> Value {
+        fn merge(base: &mut Value, patch: Value) {
+            match (base, patch) {
+                (Value::Object(b), Value::Object(p)) => {
+                    for (k, v) in p {
+                        merge(b.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+                (b, p) => *b = p,
+            }
+        }
+        let mut values = serde_json::to_value(crate::Values::default()).unwrap();
+        merge(&mut values, patch);
+        values
+    }
+
     fn codes(v: Value) -> Vec<(String, &'static str)> {
-        check_schema(&v)
+        check_schema(&with_defaults(v))
             .unwrap()
             .into_iter()
             .map(|f| (f.path.to_string(), f.code.as_str()))
@@ -330,11 +349,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest_the_right_one() {
-        let f = check_schema(&json!({"edgestack": {"replicas": 3}})).unwrap();
+        let f = check_schema(&with_defaults(json!({"edgestack": {"replicas": 3}}))).unwrap();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].path.to_string(), "edgestack");
         assert_eq!(f[0].help.as_deref(), Some("did you mean `edgeStack`?"));
-        let g = check_schema(&json!({"edgeStack": {"replicsa": 3}})).unwrap();
+        let g = check_schema(&with_defaults(json!({"edgeStack": {"replicsa": 3}}))).unwrap();
         assert_eq!(g[0].help.as_deref(), Some("did you mean `replicas`?"));
     }
 
@@ -354,6 +373,16 @@ mod tests {
                 ("provider".into(), "E0102"),
             ]
         );
+    }
+
+    #[test]
+    fn a_deleted_section_is_missing() {
+        let mut values = with_defaults(json!({}));
+        values.as_object_mut().unwrap().remove("edgeStack");
+        let found = check_schema(&values).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].code, Code::MissingKey);
+        assert!(found[0].message.contains("edgeStack"));
     }
 
     #[test]
