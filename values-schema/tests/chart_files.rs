@@ -38,3 +38,17 @@ fn values_schema_json_is_generated() {
 fn values_yaml_is_generated() {
     check("values.yaml", &values_schema::values_yaml::values_yaml());
 }
+
+#[test]
+fn every_code_is_documented() {
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"),
+    )
+    .unwrap();
+    for code in values_schema::Code::ALL {
+        assert!(
+            doc.contains(&format!("| {} | {} |", code.as_str(), code.title())),
+            "docs/diagnostics.md lacks {code}"
+        );
+    }
+}
