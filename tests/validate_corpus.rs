@@ -190,3 +190,28 @@ fn helm_rejects_every_schema_error_validate_reports() {
         "only {checked} schema errors were cross-checked"
     );
 }
+
+#[test]
+fn warnings_pass_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    // Inline tokens are allowed, with a warning each (W0303).
+    std::fs::write(
+        dir.path().join("values.yaml"),
+        "bootstrap:\n  token: abc\nfastly_key: def\n",
+    )
+    .unwrap();
+    let status = |extra: &[&str]| {
+        let out = run(Command::new(plugin_binary())
+            .current_dir(dir.path())
+            .args(["validate", "-f", "values.yaml"])
+            .args(extra));
+        let (stdout, _) = text(&out);
+        assert!(
+            stdout.ends_with("valid: 0 errors, 2 warnings\n"),
+            "{stdout}"
+        );
+        out.status.code()
+    };
+    assert_eq!(status(&[]), Some(0));
+    assert_eq!(status(&["--strict"]), Some(1));
+}

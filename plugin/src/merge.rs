@@ -4,7 +4,6 @@
 //! default key.
 
 use crate::set_flags::Assignment;
-use crate::source::Origin;
 use crate::yaml::{Entry, Node, NodeValue};
 use values_schema::Segment;
 
@@ -138,11 +137,6 @@ pub fn coalesce(defaults: Node, user: Node) -> Node {
         }
         (_, value) => Node { value, at: user.at },
     }
-}
-
-/// An empty user tree, positioned nowhere in particular.
-pub fn empty_user(at: Origin) -> Node {
-    Node::empty_map(at)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! semantic rules, and places every finding at the file, line and column
 //! where the offending key or value was written.
 
-use crate::merge::{apply_set, coalesce, empty_user, merge_files};
+use crate::merge::{apply_set, coalesce, merge_files};
 use crate::set_flags::parse_set;
 use crate::source::{Origin, SourceKind, Sources};
 use crate::yaml::{Node, parse_document};
@@ -106,7 +106,7 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             message: p.message,
         })?;
 
-    let mut user = empty_user(Origin {
+    let mut user = Node::empty_map(Origin {
         source: defaults_id,
         line: 1,
         col: 1,
