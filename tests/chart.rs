@@ -50,6 +50,17 @@ fn render_ok(helm: &Path, dir: &Path, values: &str, extra: &[&str]) -> String {
     stdout
 }
 
+/// Renders the documented values for a provider and parses the objects.
+fn render_objects(helm: &Path, provider: &str, class: &str, extra: &[&str]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    documents(&render_ok(
+        helm,
+        dir.path(),
+        &documented(provider, class),
+        extra,
+    ))
+}
+
 fn cpu_millis(q: &Value) -> f64 {
     let s = match q {
         Value::Number(n) => return n.as_f64().unwrap() * 1000.0,
@@ -74,13 +85,7 @@ fn mebibytes(q: &Value) -> f64 {
 fn documented_values_give_the_documented_objects() {
     for (label, helm) in helms() {
         for (provider, class) in PROVIDERS {
-            let dir = tempfile::tempdir().unwrap();
-            let objects = documents(&render_ok(
-                &helm,
-                dir.path(),
-                &documented(provider, class),
-                &[],
-            ));
+            let objects = render_objects(&helm, provider, class, &[]);
             let sts = object(&objects, "StatefulSet", "fastly-anywhere");
             assert_eq!(
                 sts["metadata"]["labels"]["app.kubernetes.io/name"], "fastly-anywhere",
@@ -239,13 +244,7 @@ fn cert_manager_objects_match_the_v1_14_crds() {
             "certManager.createIssuer=false,certManager.issuerRef.name=corp-ca,certManager.issuerRef.kind=ClusterIssuer",
         ][..],
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = documents(&render_ok(
-            helm,
-            dir.path(),
-            &documented("ack", "alicloud-disk-topology-alltype"),
-            extra,
-        ));
+        let objects = render_objects(helm, "ack", "alicloud-disk-topology-alltype", extra);
         let mut checked = 0;
         for o in objects
             .iter()
@@ -394,13 +393,7 @@ fn missing_tokens_fail_with_the_fix() {
 fn a_values_change_rolls_the_pods() {
     let (_, helm) = &helms()[0];
     let checksum = |extra: &[&str]| {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = documents(&render_ok(
-            helm,
-            dir.path(),
-            &documented("gke", "premium-rwo"),
-            extra,
-        ));
+        let objects = render_objects(helm, "gke", "premium-rwo", extra);
         object(&objects, "StatefulSet", "fastly-anywhere")["spec"]["template"]["metadata"]["annotations"]["checksum/config"].clone()
     };
     assert_eq!(checksum(&[]), checksum(&[]));
