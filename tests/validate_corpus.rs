@@ -134,7 +134,13 @@ fn helm_rejects_every_schema_error_validate_reports() {
                     || f["code"] == "E0106"
             })
             .collect();
-        if schema_errors.is_empty() {
+        // Helm reads a file as values only; GitOps manifests are checked
+        // by validate alone.
+        let text_in = std::fs::read_to_string(case.join("values.yaml")).unwrap_or_default();
+        if schema_errors.is_empty()
+            || text_in.contains("\nkind: Application")
+            || text_in.contains("\nkind: HelmRelease")
+        {
             continue;
         }
         for (label, helm) in helms() {

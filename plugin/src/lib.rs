@@ -2,7 +2,9 @@
 //! with a typed request, so that tests call it directly and `main` only
 //! parses arguments.
 
+pub mod gitops;
 pub mod merge;
+pub mod render;
 pub mod report;
 pub mod set_flags;
 pub mod source;

@@ -1,12 +1,15 @@
 //! `helm anywhere`: the command line over the `helm_anywhere` library.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use helm_anywhere::gitops::manifests::{Deployment, GitOps};
+use helm_anywhere::render::{RenderError, RenderRequest, drift, render};
 use helm_anywhere::report::{render_json, render_sarif, render_text};
 use helm_anywhere::validate::{ValidateRequest, validate};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use values_schema::Severity;
+use values_schema::values::Provider;
 
 /// Checks fastly-anywhere values before they reach a cluster.
 #[derive(Parser)]
@@ -20,10 +23,77 @@ struct Cli {
 enum Command {
     /// Validate values: every problem at once, with file:line:col.
     Validate(ValidateArgs),
+    /// Write the Argo CD or Flux manifests that deploy the chart with these values.
+    Render(RenderArgs),
     /// Print the chart's values JSON schema (draft-07).
     Schema,
     /// Print the plugin's version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// The GitOps controller.
+    #[arg(long, value_enum)]
+    gitops: GitOpsArg,
+    /// The cloud the cluster runs in.
+    #[arg(long, value_enum)]
+    provider: ProviderArg,
+    /// A values file (repeatable; later files win).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// Set a value as `helm --set` does (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Set a string value as `helm --set-string` does (repeatable).
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    set_string: Vec<String>,
+    /// The chart in an OCI registry.
+    #[arg(
+        long,
+        default_value = "oci://ghcr.io/fastly-anywhere/charts/fastly-anywhere"
+    )]
+    chart_ref: String,
+    /// The chart version.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    version: String,
+    /// The namespace the POP runs in.
+    #[arg(long, short = 'n', default_value = "fastly-anywhere")]
+    namespace: String,
+    /// The Helm release name.
+    #[arg(long, default_value = "fastly-anywhere")]
+    release: String,
+    /// The namespace of the Application or HelmRelease (default: argocd or flux-system).
+    #[arg(long)]
+    gitops_namespace: Option<String>,
+    /// The Secret holding both tokens, when the values name none.
+    #[arg(long, default_value = "fastly-anywhere-tokens")]
+    tokens_secret: String,
+    /// Write the manifests into this directory instead of standard output.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Compare with the files in --output-dir instead of writing; exit 1 on drift.
+    #[arg(long, requires = "output_dir")]
+    check: bool,
+    /// Write the tokens found in the values to this Secret manifest (never commit it).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// CRD files to check the manifests against (default: built in).
+    #[arg(long, value_name = "DIR")]
+    crd_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GitOpsArg {
+    Argo,
+    Flux,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Gke,
+    Ack,
+    Generic,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +146,7 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION")
         )),
         Command::Validate(args) => run_validate(args),
+        Command::Render(args) => run_render(args),
     }
 }
 
@@ -113,6 +184,102 @@ fn run_validate(args: ValidateArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn run_render(args: RenderArgs) -> ExitCode {
+    let gitops = match args.gitops {
+        GitOpsArg::Argo => GitOps::Argo,
+        GitOpsArg::Flux => GitOps::Flux,
+    };
+    let request = RenderRequest {
+        inputs: ValidateRequest {
+            files: args.values,
+            sets: args.set,
+            set_strings: args.set_string,
+            chart: None,
+        },
+        gitops,
+        provider: match args.provider {
+            ProviderArg::Gke => Provider::Gke,
+            ProviderArg::Ack => Provider::Ack,
+            ProviderArg::Generic => Provider::Generic,
+        },
+        deployment: Deployment {
+            chart_ref: args.chart_ref,
+            version: args.version,
+            release: args.release,
+            namespace: args.namespace,
+            gitops_namespace: args.gitops_namespace.unwrap_or_else(|| {
+                match gitops {
+                    GitOps::Argo => "argocd",
+                    GitOps::Flux => "flux-system",
+                }
+                .to_owned()
+            }),
+        },
+        tokens_secret: args.tokens_secret,
+        crd_dir: args.crd_dir,
+    };
+    let rendered = match render(&request) {
+        Ok(r) => r,
+        Err(RenderError::Invalid(outcome)) => {
+            let _ = emit(&render_text(&outcome));
+            return ExitCode::from(1);
+        }
+        Err(e @ (RenderError::Inputs(_) | RenderError::Crd(_) | RenderError::ChartRef(_))) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(file) = &args.secret_file {
+        let Some(secret) = &rendered.tokens_secret_manifest else {
+            eprintln!("error: --secret-file: the values hold no token to write");
+            return ExitCode::from(2);
+        };
+        if let Err(e) = std::fs::write(file, secret) {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    }
+    match (&args.output_dir, args.check) {
+        (Some(dir), true) => {
+            let drifted = drift(dir, &rendered.files);
+            if !drifted.is_empty() {
+                eprintln!("drift: these files differ from a fresh render:");
+                drifted.iter().for_each(|f| eprintln!("  {f}"));
+                return ExitCode::from(1);
+            }
+            eprintln!("no drift: {} file(s) up to date", rendered.files.len());
+            return ExitCode::SUCCESS;
+        }
+        (Some(dir), false) => {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                eprintln!("error: cannot create {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+            for (name, text) in &rendered.files {
+                let path = dir.join(name);
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        (None, _) => {
+            let all: Vec<&str> = rendered.files.iter().map(|(_, t)| t.as_str()).collect();
+            let code = emit(&all.join("---\n"));
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
+        }
+    }
+    rendered.notes.iter().for_each(|n| eprintln!("{n}"));
+    ExitCode::SUCCESS
 }
 
 fn emit(text: &str) -> ExitCode {

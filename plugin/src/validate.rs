@@ -3,17 +3,17 @@
 //! semantic rules, and places every finding at the file, line and column
 //! where the offending key or value was written.
 
+use crate::gitops::detect::{Embedded, find_values};
 use crate::merge::{apply_set, coalesce, merge_files};
 use crate::set_flags::parse_set;
 use crate::source::{Origin, SourceKind, Sources};
-use crate::yaml::{Node, parse_document};
-use std::collections::BTreeSet;
+use crate::yaml::{Node, ParseProblem, as_values, parse_document, parse_documents};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use values_schema::check_values;
 use values_schema::finding::Target;
-use values_schema::rules::check_rules;
-use values_schema::schema_check::{SchemaError, check_schema};
-use values_schema::{Finding, KeyPath, Segment, Severity};
+use values_schema::schema_check::SchemaError;
+use values_schema::{Finding, KeyPath, Severity};
 
 /// The chart's default values, built in so that the plugin works without a
 /// checkout of the chart.
@@ -72,6 +72,9 @@ pub struct Outcome {
     pub sources: Sources,
     /// Every finding, in the order of the inputs.
     pub findings: Vec<Located>,
+    /// The user's values (files and flags merged, without the chart's
+    /// defaults), as JSON; null when a file did not parse.
+    pub user_values: serde_json::Value,
 }
 
 impl Outcome {
@@ -122,7 +125,7 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
         };
         let id = sources.add(&name, SourceKind::File, text.clone());
         last_file = Some(id);
-        match parse_document(&text, id) {
+        match read_values(&text, id) {
             Ok((node, problems)) => {
                 findings.extend(
                     problems
@@ -158,6 +161,7 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
         }
     }
 
+    let user_values = user.to_json();
     let merged = coalesce(defaults, user);
     // With a file that did not parse, the merged values are not what the
     // user meant: checking them would only add noise to the syntax errors.
@@ -167,19 +171,15 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             values_schema::Code::YamlSyntax | values_schema::Code::NotAMapping
         )
     }) {
-        return Ok(Outcome { sources, findings });
+        return Ok(Outcome {
+            sources,
+            findings,
+            user_values: serde_json::Value::Null,
+        });
     }
     let json = merged.to_json();
-    let schema_findings = check_schema(&json)?;
-    let broken: BTreeSet<String> = schema_findings
-        .iter()
-        .filter_map(|f| match f.path.0.first() {
-            Some(Segment::Key(k)) => Some(k.clone()),
-            _ => None,
-        })
-        .collect();
-    let rule_findings = check_rules(&json, &broken);
-    for mut finding in schema_findings.into_iter().chain(rule_findings) {
+    let checked = check_values(&json)?;
+    for mut finding in checked {
         let at = locate(&merged, &finding, defaults_id, last_file);
         if let Some(SourceKind::Flag(flag)) =
             at.and_then(|a| sources.get(a.source)).map(|s| &s.kind)
@@ -195,7 +195,49 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
                 .unwrap_or((usize::MAX, 0, 0));
         (at, f.finding.code, f.finding.path.clone())
     });
-    Ok(Outcome { sources, findings })
+    Ok(Outcome {
+        sources,
+        findings,
+        user_values,
+    })
+}
+
+/// The values a file holds: the file itself, or the values embedded in the
+/// Argo CD Application or Flux HelmRelease it contains.
+fn read_values(text: &str, source: usize) -> Result<(Node, Vec<ParseProblem>), ParseProblem> {
+    let (docs, mut problems) = parse_documents(text, source)?;
+    match find_values(&docs) {
+        Embedded::NotGitOps => as_values(docs.into_iter().next(), source, problems),
+        Embedded::Found {
+            object,
+            at,
+            values,
+            unchecked,
+        } => {
+            if let Some(note) = unchecked {
+                problems.push(ParseProblem {
+                    code: values_schema::Code::GitOpsValuesUnchecked,
+                    at,
+                    message: format!("{object}: {note}"),
+                    help: Some(
+                        "Argo CD accepts the same values as a YAML object under `valuesObject`"
+                            .into(),
+                    ),
+                });
+            }
+            if values.is_none() {
+                problems.push(ParseProblem {
+                    code: values_schema::Code::GitOpsNoValues,
+                    at,
+                    message: format!(
+                        "{object} embeds no chart values: only the chart's defaults are checked"
+                    ),
+                    help: None,
+                });
+            }
+            as_values(values, source, problems)
+        }
+    }
 }
 
 /// `--set` types values by their look, not by the schema: explain that

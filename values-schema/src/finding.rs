@@ -88,6 +88,10 @@ codes! {
     SetSyntax = "E0202", Error, "bad --set expression";
     /// The file's top level is not a mapping.
     NotAMapping = "E0203", Error, "values must be a mapping";
+    /// A GitOps manifest that embeds no chart values.
+    GitOpsNoValues = "W0204", Warning, "no values in the GitOps manifest";
+    /// Values in a form `validate` cannot check (Argo's `helm.values` string).
+    GitOpsValuesUnchecked = "W0205", Warning, "GitOps values not checked";
     /// A placeholder copied from the documentation.
     Placeholder = "E0300", Error, "placeholder left in values";
     /// Tokens given inline and through existingSecret.

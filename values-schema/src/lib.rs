@@ -7,6 +7,7 @@
 //! cannot express ([`rules`]). The crate does no I/O: positions in files
 //! belong to the caller, which maps a [`KeyPath`] back to its source.
 
+pub mod check;
 pub mod finding;
 pub mod key_path;
 pub mod quantity;
@@ -16,6 +17,7 @@ pub mod schema_check;
 pub mod values;
 pub mod values_yaml;
 
+pub use check::{check_values, with_defaults};
 pub use finding::{Code, Finding, Severity};
 pub use key_path::{KeyPath, Segment};
 pub use values::Values;

@@ -6,4 +6,4 @@ mod parse;
 mod scalar;
 
 pub use node::{Entry, Node, NodeValue};
-pub use parse::{ParseProblem, parse_document};
+pub use parse::{ParseProblem, as_values, parse_document, parse_documents};

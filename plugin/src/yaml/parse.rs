@@ -28,15 +28,29 @@ pub fn parse_document(
     text: &str,
     source: usize,
 ) -> Result<(Node, Vec<ParseProblem>), ParseProblem> {
+    let (mut docs, problems) = parse_documents(text, source)?;
+    let first = if docs.is_empty() {
+        None
+    } else {
+        Some(docs.remove(0))
+    };
+    as_values(first, source, problems)
+}
+
+/// Parses every document of a stream (`---` separated), as written.
+pub fn parse_documents(
+    text: &str,
+    source: usize,
+) -> Result<(Vec<Node>, Vec<ParseProblem>), ParseProblem> {
     let mut builder = Builder {
         source,
         stack: Vec::new(),
-        root: None,
+        roots: Vec::new(),
         anchors: HashMap::new(),
         problems: Vec::new(),
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| {
+    parser.load(&mut builder, true).map_err(|e| {
         let mark = e.marker();
         ParseProblem {
             code: Code::YamlSyntax,
@@ -45,18 +59,27 @@ pub fn parse_document(
             help: Some(syntax_help(e.info())),
         }
     })?;
+    Ok((builder.roots, builder.problems))
+}
+
+/// A document as values: a mapping (an empty document is an empty one).
+pub fn as_values(
+    doc: Option<Node>,
+    source: usize,
+    mut problems: Vec<ParseProblem>,
+) -> Result<(Node, Vec<ParseProblem>), ParseProblem> {
     let start = Origin {
         source,
         line: 1,
         col: 1,
         len: 0,
     };
-    let root = builder.root.unwrap_or_else(|| Node::empty_map(start));
+    let root = doc.unwrap_or_else(|| Node::empty_map(start));
     let root = match root.value {
         NodeValue::Map(_) => root,
         NodeValue::Null => Node::empty_map(root.at),
         _ => {
-            builder.problems.push(ParseProblem {
+            problems.push(ParseProblem {
                 code: Code::NotAMapping,
                 at: root.at,
                 message: "values must be a mapping of keys".into(),
@@ -65,7 +88,7 @@ pub fn parse_document(
             Node::empty_map(root.at)
         }
     };
-    Ok((root, builder.problems))
+    Ok((root, problems))
 }
 
 fn syntax_help(info: &str) -> String {
@@ -104,7 +127,7 @@ enum Frame {
 struct Builder {
     source: usize,
     stack: Vec<Frame>,
-    root: Option<Node>,
+    roots: Vec<Node>,
     anchors: HashMap<usize, Node>,
     problems: Vec<ParseProblem>,
 }
@@ -114,7 +137,7 @@ impl Builder {
     /// value. `key_text` is the scalar's text when it could serve as a key.
     fn place(&mut self, node: Node, key_text: Option<String>) {
         match self.stack.last_mut() {
-            None => self.root = Some(node),
+            None => self.roots.push(node),
             Some(Frame::Seq { node: seq, .. }) => {
                 if let NodeValue::Seq(items) = &mut seq.value {
                     items.push(node);
@@ -311,6 +334,13 @@ mod tests {
         let (root, _) = parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n");
         let other = root.get("other").unwrap().value.to_json();
         assert_eq!(other, serde_json::json!({"y": 3, "x": 1}));
+    }
+
+    #[test]
+    fn reads_every_document_of_a_stream() {
+        let (docs, _) = parse_documents("a: 1\n---\nb: 2\n", 0).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].get("b").unwrap().value.at.line, 3);
     }
 
     #[test]

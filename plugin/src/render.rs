@@ -1,0 +1,243 @@
+//! `helm anywhere render`: the GitOps manifests for a gitops × provider
+//! combination, made from the user's values after they validate. Tokens
+//! never reach the output: they are replaced by a reference to a Secret.
+//! Every custom resource is checked against its CRD before it is written.
+
+use crate::gitops::crds::{CrdError, CrdSchemas};
+use crate::gitops::manifests::{
+    BadChartRef, Deployment, GitOps, argo_application, flux_objects, to_yaml,
+};
+use crate::validate::{Outcome, ValidateError, ValidateRequest, validate};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use values_schema::values::Provider;
+use values_schema::{Code, Severity, check_values, with_defaults};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    /// The values, as for `validate`.
+    pub inputs: ValidateRequest,
+    /// Argo CD or Flux.
+    pub gitops: GitOps,
+    /// The cloud; written into the values.
+    pub provider: Provider,
+    /// Chart, release and namespaces.
+    pub deployment: Deployment,
+    /// The Secret that holds the tokens in the POP's namespace.
+    pub tokens_secret: String,
+    /// Where CRD schemas come from (default: built in).
+    pub crd_dir: Option<PathBuf>,
+}
+
+/// What `render` made.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// File names and contents, in order.
+    pub files: Vec<(String, String)>,
+    /// A Secret manifest with the tokens found in the values, if any (only
+    /// ever written to a separate file on request).
+    pub tokens_secret_manifest: Option<String>,
+    /// Instructions for the user (the Secret to create).
+    pub notes: Vec<String>,
+}
+
+/// Why nothing was rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The inputs could not be read.
+    #[error(transparent)]
+    Inputs(#[from] ValidateError),
+    /// The values are invalid: the validate report says why.
+    #[error("the values are invalid")]
+    Invalid(Box<Outcome>),
+    /// The values name another provider than `--provider`.
+    #[error("the values say `provider: {values}` but --provider is `{flag}`: remove one of them")]
+    ProviderConflict {
+        /// In the values.
+        values: String,
+        /// On the command line.
+        flag: String,
+    },
+    /// A bad `--chart-ref`.
+    #[error(transparent)]
+    ChartRef(#[from] BadChartRef),
+    /// CRD schemas unavailable.
+    #[error(transparent)]
+    Crd(#[from] CrdError),
+    /// A rendered object does not pass its CRD (a bug: reported, never written).
+    #[error("{object} does not pass its CRD schema:\n  {}", problems.join("\n  "))]
+    NotValid {
+        /// The object.
+        object: String,
+        /// What is wrong.
+        problems: Vec<String>,
+    },
+    /// The values after moving the tokens do not pass (a bug).
+    #[error("the values written would not validate: {0}")]
+    Inconsistent(String),
+}
+
+/// Renders the manifests.
+pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
+    let outcome = validate(&request.inputs)?;
+    // Tokens that are missing or inline are what render fixes: it points
+    // the chart at a Secret. Anything else wrong stops it.
+    let blocking = outcome.findings.iter().any(|f| {
+        f.finding.severity == Severity::Error && !matches!(f.finding.code, Code::TokenMissing)
+    });
+    if blocking {
+        return Err(RenderError::Invalid(Box::new(outcome)));
+    }
+    let mut values = match outcome.user_values {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if let Some(p) = values.get("provider").and_then(Value::as_str)
+        && p != request.provider.as_str()
+    {
+        return Err(RenderError::ProviderConflict {
+            values: p.to_owned(),
+            flag: request.provider.as_str().to_owned(),
+        });
+    }
+    values.insert("provider".into(), json!(request.provider.as_str()));
+
+    let (bootstrap, key) = take_tokens(&mut values);
+    let secret_named = values
+        .get("existingSecret")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str)
+        .map(String::from);
+    let secret = secret_named
+        .clone()
+        .unwrap_or_else(|| request.tokens_secret.clone());
+    if secret_named.is_none() {
+        let entry = values.entry("existingSecret").or_insert_with(|| json!({}));
+        if let Value::Object(m) = entry {
+            m.insert("name".into(), json!(secret));
+        }
+    }
+    let values = Value::Object(values);
+    let (errors, warnings): (Vec<_>, Vec<_>) = check_values(&with_defaults(&values))
+        .map_err(|e| RenderError::Inconsistent(e.to_string()))?
+        .into_iter()
+        .map(|f| {
+            (
+                f.severity,
+                format!("{}[{}]: {}: {}", f.severity, f.code, f.path, f.message),
+            )
+        })
+        .partition(|(severity, _)| *severity == Severity::Error);
+    if !errors.is_empty() {
+        let errors: Vec<String> = errors.into_iter().map(|(_, e)| e).collect();
+        return Err(RenderError::Inconsistent(errors.join("; ")));
+    }
+
+    let d = &request.deployment;
+    let objects = match request.gitops {
+        GitOps::Argo => vec![("application.yaml", argo_application(d, &values)?)],
+        GitOps::Flux => {
+            let mut o = flux_objects(d, &values)?.into_iter();
+            let (repo, release) = (o.next(), o.next());
+            [("ocirepository.yaml", repo), ("helmrelease.yaml", release)]
+                .into_iter()
+                .filter_map(|(n, v)| v.map(|v| (n, v)))
+                .collect()
+        }
+    };
+    let crds = match &request.crd_dir {
+        Some(dir) => CrdSchemas::from_dir(dir)?,
+        None => CrdSchemas::built_in()?,
+    };
+    let header = format!(
+        "# Generated by `helm anywhere render --gitops {} --provider {}`: edit the values and render again.\n",
+        request.gitops.as_str(),
+        request.provider.as_str()
+    );
+    let mut files = Vec::new();
+    for (name, object) in objects {
+        let problems = crds.check(&object)?;
+        if !problems.is_empty() {
+            return Err(RenderError::NotValid {
+                object: format!(
+                    "{} {}",
+                    object["kind"].as_str().unwrap_or_default(),
+                    object["metadata"]["name"]
+                ),
+                problems,
+            });
+        }
+        files.push((name.to_owned(), to_yaml(&object, &header)));
+    }
+
+    let ns = &d.namespace;
+    // Warnings about the values as written (with the provider applied).
+    let mut notes: Vec<String> = warnings.into_iter().map(|(_, w)| w).collect();
+    notes.push(format!(
+        "The chart reads both tokens from the Secret `{secret}` in namespace `{ns}`; create it once, outside Git:\n  kubectl create secret generic {secret} --namespace {ns} \\\n    --from-literal=bootstrap-token=\"$BOOTSTRAP_TOKEN\" --from-literal=fastly-key=\"$FASTLY_KEY\""
+    ));
+    let tokens_secret_manifest = if bootstrap.is_some() || key.is_some() {
+        notes.push("Tokens found in the values were left out of the manifests (--secret-file writes them to a Secret manifest of their own; do not commit it).".into());
+        Some(secret_manifest(
+            &secret,
+            ns,
+            bootstrap.as_deref(),
+            key.as_deref(),
+        ))
+    } else {
+        None
+    };
+    Ok(Rendered {
+        files,
+        tokens_secret_manifest,
+        notes,
+    })
+}
+
+/// Removes the tokens from the values and returns them.
+fn take_tokens(values: &mut Map<String, Value>) -> (Option<String>, Option<String>) {
+    let key = values
+        .remove("fastly_key")
+        .and_then(|v| v.as_str().map(String::from));
+    let mut bootstrap = None;
+    if let Some(Value::Object(b)) = values.get_mut("bootstrap") {
+        bootstrap = b.remove("token").and_then(|v| v.as_str().map(String::from));
+        if b.is_empty() {
+            values.remove("bootstrap");
+        }
+    }
+    (bootstrap, key)
+}
+
+fn secret_manifest(name: &str, ns: &str, bootstrap: Option<&str>, key: Option<&str>) -> String {
+    let mut data = Map::new();
+    if let Some(b) = bootstrap {
+        data.insert("bootstrap-token".into(), json!(b));
+    }
+    if let Some(k) = key {
+        data.insert("fastly-key".into(), json!(k));
+    }
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": data,
+    });
+    to_yaml(
+        &secret,
+        "# Holds tokens: apply it with kubectl, never commit it.\n",
+    )
+}
+
+/// Files in `dir` that differ from `files` (missing ones included).
+pub fn drift(dir: &Path, files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(name, text)| {
+            std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str())
+        })
+        .map(|(name, _)| dir.join(name).display().to_string())
+        .collect()
+}

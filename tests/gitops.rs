@@ -1,0 +1,291 @@
+//! `helm anywhere render`: the presets in gitops/ are exactly what render
+//! makes (golden files), every custom resource passes the real CRDs in
+//! ../shared/crds, tokens never reach the output, re-renders are
+//! byte-identical, `--check` catches drift, and `validate` reads values
+//! inside GitOps manifests.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use e2e::{documents, plugin_binary, repo, run, text};
+use helm_anywhere::gitops::crds::CrdSchemas;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const COMBINATIONS: [(&str, &str); 4] = [
+    ("argo", "gke"),
+    ("argo", "ack"),
+    ("flux", "gke"),
+    ("flux", "ack"),
+];
+
+fn render(args: &[&str], cwd: &Path) -> Output {
+    run(Command::new(plugin_binary())
+        .current_dir(cwd)
+        .arg("render")
+        .args(args))
+}
+
+fn crds() -> CrdSchemas {
+    CrdSchemas::from_dir(&repo().parent().unwrap().join("shared/crds")).unwrap()
+}
+
+#[test]
+fn presets_are_what_render_makes() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for (gitops, provider) in COMBINATIONS {
+        let dir = format!("gitops/{gitops}/{provider}");
+        let values = format!("gitops/providers/{provider}.yaml");
+        let mut args = vec![
+            "--gitops",
+            gitops,
+            "--provider",
+            provider,
+            "-f",
+            &values,
+            "--output-dir",
+            &dir,
+        ];
+        if !update {
+            args.push("--check");
+        }
+        let out = render(&args, &repo());
+        assert!(
+            out.status.success(),
+            "{dir} is out of date (UPDATE_GOLDEN=1 rewrites it): {:?}",
+            text(&out)
+        );
+        // Every preset object passes its CRD.
+        for entry in std::fs::read_dir(repo().join(&dir)).unwrap() {
+            let yaml = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for object in documents(&yaml) {
+                assert_eq!(
+                    crds().check(&object).unwrap(),
+                    Vec::<String>::new(),
+                    "{dir}"
+                );
+            }
+        }
+    }
+}
+
+const DOCUMENTED_WITH_TOKENS: &str = "\
+edgeStack:
+  cpuFootprint: 4
+  memoryFootprint: 8Gi
+  replicas: 3
+cached:
+  volumeClaim:
+    requests:
+      storage: 32Gi
+    storageClassName: STORAGE_CLASS
+xqd:
+  volumeClaim:
+    requests:
+      storage: 32Gi
+    storageClassName: STORAGE_CLASS
+bootstrap:
+  token: bootstrap-secret-value-0001
+fastly_key: automation-secret-value-0002
+";
+
+#[test]
+fn documented_values_with_inline_tokens_render_without_them() {
+    for (gitops, provider, class, kinds) in [
+        (
+            "flux",
+            "ack",
+            "alicloud-disk-topology-alltype",
+            vec!["OCIRepository", "HelmRelease"],
+        ),
+        ("argo", "gke", "premium-rwo", vec!["Application"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("values.yaml"),
+            DOCUMENTED_WITH_TOKENS.replace("STORAGE_CLASS", class),
+        )
+        .unwrap();
+        let out = render(
+            &[
+                "--gitops",
+                gitops,
+                "--provider",
+                provider,
+                "-f",
+                "values.yaml",
+                "--output-dir",
+                "out",
+                "--secret-file",
+                "tokens.yaml",
+            ],
+            dir.path(),
+        );
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{gitops}/{provider}: {stderr}");
+        assert!(
+            stderr.contains("kubectl create secret generic fastly-anywhere-tokens"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("secret-value"), "tokens printed: {stderr}");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir.path().join("out")).unwrap() {
+            let yaml = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            assert!(
+                !yaml.contains("secret-value"),
+                "a token reached the manifests:\n{yaml}"
+            );
+            for object in documents(&yaml) {
+                assert_eq!(crds().check(&object).unwrap(), Vec::<String>::new());
+                found.push(object["kind"].as_str().unwrap().to_owned());
+                let values = if gitops == "argo" {
+                    &object["spec"]["source"]["helm"]["valuesObject"]
+                } else {
+                    &object["spec"]["values"]
+                };
+                if !values.is_null() {
+                    assert_eq!(values["existingSecret"]["name"], "fastly-anywhere-tokens");
+                    assert_eq!(values["provider"], provider);
+                }
+            }
+        }
+        found.sort();
+        let mut expected: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+        // The tokens go to the separate Secret manifest, and only there.
+        let secret = std::fs::read_to_string(dir.path().join("tokens.yaml")).unwrap();
+        assert!(secret.contains("bootstrap-token: bootstrap-secret-value-0001"));
+        assert!(secret.contains("fastly-key: automation-secret-value-0002"));
+    }
+}
+
+#[test]
+fn re_renders_are_identical_and_check_finds_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = repo().join("gitops/providers/gke.yaml");
+    let values = values.to_str().unwrap();
+    let first = render(
+        &["--gitops", "flux", "--provider", "gke", "-f", values],
+        dir.path(),
+    );
+    let second = render(
+        &["--gitops", "flux", "--provider", "gke", "-f", values],
+        dir.path(),
+    );
+    assert!(first.status.success());
+    assert_eq!(first.stdout, second.stdout);
+
+    let out = render(
+        &[
+            "--gitops",
+            "flux",
+            "--provider",
+            "gke",
+            "-f",
+            values,
+            "--output-dir",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "--gitops",
+            "flux",
+            "--provider",
+            "gke",
+            "-f",
+            values,
+            "--output-dir",
+            "out",
+            "--check",
+        ];
+        args.extend_from_slice(extra);
+        render(&args, dir.path()).status.code()
+    };
+    assert_eq!(check(&[]), Some(0));
+    assert_eq!(
+        check(&["--set", "edgeStack.replicas=5"]),
+        Some(1),
+        "a changed value is drift"
+    );
+    let file = dir.path().join("out/helmrelease.yaml");
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("retries: 3", "retries: 4");
+    std::fs::write(&file, edited).unwrap();
+    assert_eq!(check(&[]), Some(1), "a hand edit is drift");
+}
+
+#[test]
+fn bad_values_and_conflicts_render_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "edgeStack:\n  replicas: three\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ack.yaml"), "provider: ack\n").unwrap();
+    let out = render(
+        &[
+            "--gitops",
+            "argo",
+            "--provider",
+            "gke",
+            "-f",
+            "bad.yaml",
+            "--output-dir",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).0.contains("bad.yaml:2:13: error[E0101]"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for invalid values"
+    );
+    let out = render(
+        &["--gitops", "argo", "--provider", "gke", "-f", "ack.yaml"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("provider: ack"), "{:?}", text(&out));
+    let out = render(
+        &[
+            "--gitops",
+            "flux",
+            "--provider",
+            "gke",
+            "--chart-ref",
+            "ghcr.io/x/fastly-anywhere",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn validate_reads_values_inside_rendered_manifests() {
+    for (gitops, provider) in COMBINATIONS {
+        let dir = repo().join(format!("gitops/{gitops}/{provider}"));
+        let file = if gitops == "argo" {
+            "application.yaml"
+        } else {
+            "helmrelease.yaml"
+        };
+        let out = run(Command::new(plugin_binary())
+            .current_dir(&dir)
+            .args(["validate", "--strict", "-f", file]));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{gitops}/{provider}: {:?}",
+            text(&out)
+        );
+    }
+}
