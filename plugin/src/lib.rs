@@ -2,6 +2,7 @@
 //! with a typed request, so that tests call it directly and `main` only
 //! parses arguments.
 
+pub mod doctor;
 pub mod gitops;
 pub mod merge;
 pub mod render;

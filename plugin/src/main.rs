@@ -1,6 +1,10 @@
 //! `helm anywhere`: the command line over the `helm_anywhere` library.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use helm_anywhere::doctor::{
+    DoctorRequest, Status, connect, render_json as render_doctor_json,
+    render_text as render_doctor_text, run_checks,
+};
 use helm_anywhere::gitops::manifests::{Deployment, GitOps};
 use helm_anywhere::render::{RenderError, RenderRequest, drift, render};
 use helm_anywhere::report::{render_json, render_sarif, render_text};
@@ -8,8 +12,8 @@ use helm_anywhere::validate::{ValidateRequest, validate};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use values_schema::Severity;
 use values_schema::values::Provider;
+use values_schema::{Severity, with_defaults};
 
 /// Checks fastly-anywhere values before they reach a cluster.
 #[derive(Parser)]
@@ -25,6 +29,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Write the Argo CD or Flux manifests that deploy the chart with these values.
     Render(RenderArgs),
+    /// Check that the cluster meets the prerequisites, with the fix for each failure.
+    Doctor(DoctorArgs),
     /// Print the chart's values JSON schema (draft-07).
     Schema,
     /// Print the plugin's version.
@@ -81,6 +87,34 @@ struct RenderArgs {
     /// CRD files to check the manifests against (default: built in).
     #[arg(long, value_name = "DIR")]
     crd_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Values files (storage classes, footprint, replicas and Secrets are taken from them).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// The namespace the POP goes into (default: $HELM_NAMESPACE unless `default`, else fastly-anywhere).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// The Helm release name.
+    #[arg(long, default_value = "fastly-anywhere")]
+    release: String,
+    /// The kubeconfig context (default: $HELM_KUBECONTEXT, else the current context).
+    #[arg(long)]
+    kube_context: Option<String>,
+    /// The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
+    output: DoctorFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DoctorFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -147,6 +181,7 @@ fn main() -> ExitCode {
         )),
         Command::Validate(args) => run_validate(args),
         Command::Render(args) => run_render(args),
+        Command::Doctor(args) => run_doctor(args),
     }
 }
 
@@ -280,6 +315,82 @@ fn run_render(args: RenderArgs) -> ExitCode {
     }
     rendered.notes.iter().for_each(|n| eprintln!("{n}"));
     ExitCode::SUCCESS
+}
+
+fn run_doctor(args: DoctorArgs) -> ExitCode {
+    let request = ValidateRequest {
+        files: args.values,
+        ..Default::default()
+    };
+    let outcome = match validate(&request) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let values: values_schema::Values =
+        match serde_json::from_value(with_defaults(&outcome.user_values)) {
+            Ok(v) => v,
+            Err(_) => {
+                eprintln!(
+                    "error: the values are invalid; run `helm anywhere validate` on them first"
+                );
+                return ExitCode::from(2);
+            }
+        };
+    let namespace = args
+        .namespace
+        .or_else(|| {
+            std::env::var("HELM_NAMESPACE")
+                .ok()
+                .filter(|n| n != "default" && !n.is_empty())
+        })
+        .unwrap_or_else(|| "fastly-anywhere".into());
+    let context = args.kube_context.or_else(|| {
+        std::env::var("HELM_KUBECONTEXT")
+            .ok()
+            .filter(|c| !c.is_empty())
+    });
+    let doctor_request = DoctorRequest::from_values(&values, namespace.clone(), args.release);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        let (client, target) = connect(args.kubeconfig.as_deref(), context).await?;
+        let checks = run_checks(&client, &doctor_request).await;
+        Ok::<_, helm_anywhere::doctor::DoctorError>((
+            format!("{target}, namespace {namespace}"),
+            checks,
+        ))
+    });
+    let (target, checks) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match args.output {
+        DoctorFormat::Text => render_doctor_text(&target, &checks),
+        DoctorFormat::Json => render_doctor_json(&target, &checks),
+    };
+    let code = emit(&text);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn emit(text: &str) -> ExitCode {
