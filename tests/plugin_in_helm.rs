@@ -85,6 +85,29 @@ fn installs_and_validates_in_helm_3_and_4() {
             "{label}:\n{stdout}"
         );
 
+        // render through Helm: the documented values with tokens inline.
+        std::fs::write(
+            work.join("documented.yaml"),
+            "edgeStack: {cpuFootprint: 4, memoryFootprint: 8Gi, replicas: 3}\nbootstrap: {token: tok-111}\nfastly_key: tok-222\n",
+        )
+        .unwrap();
+        let out = run(isolated_helm(&helm, home.path()).current_dir(&work).args([
+            "anywhere",
+            "render",
+            "--gitops",
+            "flux",
+            "--provider",
+            "ack",
+            "-f",
+            "documented.yaml",
+        ]));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{label}: render: {stderr}");
+        assert!(
+            stdout.contains("kind: HelmRelease") && !stdout.contains("tok-"),
+            "{label}:\n{stdout}"
+        );
+
         let out = run(isolated_helm(&helm, home.path()).args(["anywhere", "schema"]));
         let committed =
             std::fs::read_to_string(repo().join("charts/fastly-anywhere/values.schema.json"))
