@@ -1,0 +1,186 @@
+//! Running a request: hand it to an instance waiting in `next_request`, or
+//! create a new one from the pool, run `_start` with CPU, wall-clock and
+//! memory limits, and answer 500 when the guest fails before responding.
+
+use super::loaded::LoadedService;
+use super::state::GuestState;
+use crate::host::body::OutgoingBody;
+use crate::host::downstream::DownstreamRequest;
+use crate::host::session::Session;
+use crate::server::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+
+/// How an instance ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `_start` returned (or the guest exited with status 0).
+    Completed,
+    /// Stopped by a limit: `cpu` or `wall`.
+    Limit(&'static str),
+    /// The guest trapped; the message says why.
+    Trap(String),
+}
+
+/// Runs `req` on `service`.
+pub fn dispatch(service: &Arc<LoadedService>, req: DownstreamRequest, metrics: &Arc<Metrics>) {
+    let Err(req) = service.env.dispatch_to_idle(req) else {
+        return;
+    };
+    let service = service.clone();
+    let metrics = metrics.clone();
+    tokio::spawn(async move {
+        metrics.live_instances.inc();
+        let outcome = run_instance(&service, req, &metrics).await;
+        metrics.live_instances.dec();
+        let name = &service.env.name;
+        match &outcome {
+            Outcome::Completed => {}
+            Outcome::Limit(limit) => {
+                metrics
+                    .limit_kills
+                    .get_or_create(&Metrics::kind(name, limit))
+                    .inc();
+            }
+            Outcome::Trap(message) => {
+                let kind = trap_kind(message);
+                metrics
+                    .traps
+                    .get_or_create(&Metrics::kind(name, kind))
+                    .inc();
+            }
+        }
+    });
+}
+
+fn trap_kind(message: &str) -> &'static str {
+    if message.contains("call stack exhausted") {
+        "stack_overflow"
+    } else if message.contains("out of bounds") {
+        "memory_out_of_bounds"
+    } else if message.contains("unreachable") {
+        "unreachable"
+    } else if message.contains("memory") {
+        "out_of_memory"
+    } else {
+        "other"
+    }
+}
+
+/// Creates an instance for `req` and runs it to the end.
+pub async fn run_instance(
+    service: &LoadedService,
+    req: DownstreamRequest,
+    metrics: &Metrics,
+) -> Outcome {
+    let env = service.env.clone();
+    let limits = env.limits.clone();
+    let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+        .inherit_stdout()
+        .inherit_stderr()
+        .build_p1();
+    let state = GuestState {
+        wasi,
+        session: Session::new(env.clone(), req),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.heap_bytes)
+            .instances(1)
+            .build(),
+        memory: None,
+        interrupted: None,
+    };
+    let mut store = Store::new(service.pre.module().engine(), state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let st = ctx.data_mut();
+        if st.session.clock.cpu() > cpu_limit {
+            st.interrupted = Some("cpu");
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        if st.session.clock.wall() > wall_limit {
+            st.interrupted = Some("wall");
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        // Let other requests run on this thread between ticks.
+        Ok(UpdateDeadline::Yield(1))
+    });
+    let started = Instant::now();
+    let instance = match service.pre.instantiate_async(&mut store).await {
+        Ok(i) => i,
+        Err(e) => {
+            let message = format!("instantiation failed: {e:#}");
+            fail(&mut store, &env.name, 500, &message);
+            return Outcome::Trap(message);
+        }
+    };
+    metrics
+        .instantiation
+        .get_or_create(&Metrics::service(&env.name))
+        .observe(started.elapsed().as_secs_f64());
+    store.data_mut().memory = instance.get_memory(&mut store, "memory");
+    let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+        Ok(f) => f,
+        Err(e) => {
+            let message = format!("no _start: {e}");
+            fail(&mut store, &env.name, 500, &message);
+            return Outcome::Trap(message);
+        }
+    };
+    let result = start.call_async(&mut store, ()).await;
+    let outcome = match result {
+        Ok(()) => Outcome::Completed,
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) if exit.0 == 0 => Outcome::Completed,
+            _ => match store.data().interrupted {
+                Some(limit) => Outcome::Limit(limit),
+                None => Outcome::Trap(format!("{e:#}")),
+            },
+        },
+    };
+    match &outcome {
+        Outcome::Completed => fail(
+            &mut store,
+            &env.name,
+            500,
+            "the program ended without sending a response",
+        ),
+        Outcome::Limit(limit) => {
+            let what = if *limit == "cpu" {
+                "CPU time"
+            } else {
+                "wall-clock time"
+            };
+            tracing::warn!(service = %env.name, limit, "guest stopped at its {what} limit");
+            fail(
+                &mut store,
+                &env.name,
+                500,
+                &format!("the program exceeded its {what} limit"),
+            );
+        }
+        Outcome::Trap(message) => {
+            tracing::warn!(service = %env.name, error = %message, "guest trapped");
+            fail(&mut store, &env.name, 500, "the program failed (trap)");
+        }
+    }
+    outcome
+}
+
+/// Answers the client, if the guest has not, with an error of ours.
+fn fail(store: &mut Store<GuestState>, service: &str, status: u16, message: &str) {
+    let Some(respond) = store.data_mut().session.downstream.respond.take() else {
+        return;
+    };
+    tracing::debug!(service, status, message, "answering for the guest");
+    let resp = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("x-anywhere-error", "guest")
+        .body(OutgoingBody::full(format!("Fastly Anywhere: {message}\n")));
+    if let Ok(resp) = resp {
+        let _ = respond.send(resp);
+    }
+}

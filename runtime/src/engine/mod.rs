@@ -1,0 +1,76 @@
+//! xqd: runs Compute programs in wasmtime. One engine per process (pooling
+//! allocator, copy-on-write memory images, epoch interruption); modules
+//! compiled once per package version and cached on disk; one `InstancePre`
+//! per loaded version; a fresh instance per request, or a reused one when
+//! the program asks for it.
+
+pub mod cache;
+pub mod execute;
+pub mod loaded;
+pub mod state;
+
+use crate::limits::Limits;
+use state::GuestState;
+use std::time::Duration;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
+};
+
+/// How often the epoch advances; CPU and wall limits are checked at this
+/// granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Space for host frames on a guest's async stack, beyond its wasm stack.
+const HOST_STACK: usize = 2 << 20;
+
+/// The process-wide engine and the linker with every hostcall.
+#[derive(Clone)]
+pub struct Runtime {
+    /// The wasmtime engine.
+    pub engine: Engine,
+    /// WASI and the Fastly ABI.
+    pub linker: Linker<GuestState>,
+}
+
+impl Runtime {
+    /// An engine sized for `limits` (instances in the pool = the
+    /// concurrency limit) with a thread that advances its epoch.
+    pub fn new(limits: &Limits) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        config.max_wasm_stack(limits.stack_bytes);
+        config.async_stack_size(limits.stack_bytes + HOST_STACK);
+        config.memory_init_cow(true);
+        let slots = u32::try_from(limits.concurrency.clamp(16, 10_000)).unwrap_or(1000);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .total_stacks(slots)
+            .max_memory_size(limits.heap_bytes)
+            .max_memories_per_module(1)
+            .max_tables_per_module(4)
+            .max_core_instance_size(4 << 20)
+            // Keep the first pages of a slot mapped between instances: a
+            // new instance then faults in only what it writes past them.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10)
+            .async_stack_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        crate::abi::add_to_linker(&mut linker)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Runtime { engine, linker })
+    }
+}

@@ -1,0 +1,452 @@
+//! HTTP bodies as the guest sees them: a buffer it can read and write, fed
+//! by a stream (the client's upload, a backend's response) or draining into
+//! one (a streamed response or a streamed backend request).
+
+use super::{HostError, HostResult};
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use std::collections::VecDeque;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// Errors of body streams.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body arriving from the network.
+pub type StreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Frames in flight between a streaming body handle and its consumer.
+const STREAM_CHANNEL_FRAMES: usize = 16;
+
+/// A body handle's contents.
+#[derive(Default)]
+pub struct Body {
+    /// Bytes buffered, in order.
+    chunks: VecDeque<Bytes>,
+    /// More to come from the network after `chunks`.
+    source: Option<StreamBody>,
+    /// When set, writes go out on this channel instead of into `chunks`.
+    sink: Option<mpsc::Sender<Frame<Bytes>>>,
+    /// Trailers, received or to send.
+    trailers: HeaderMap,
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field(
+                "buffered",
+                &self.chunks.iter().map(Bytes::len).sum::<usize>(),
+            )
+            .field("streaming_in", &self.source.is_some())
+            .field("streaming_out", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl Body {
+    /// A body holding `bytes`.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        let mut body = Body::default();
+        if !bytes.is_empty() {
+            body.chunks.push_back(bytes);
+        }
+        body
+    }
+
+    /// A body read from a network stream.
+    pub fn from_stream(stream: StreamBody) -> Self {
+        Body {
+            source: Some(stream),
+            ..Body::default()
+        }
+    }
+
+    /// True when writes go out to a stream.
+    pub fn is_streaming_out(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Reads up to `max` bytes; an empty answer is the end of the body.
+    pub async fn read(&mut self, max: usize) -> HostResult<Bytes> {
+        loop {
+            if let Some(mut chunk) = self.chunks.pop_front() {
+                if chunk.len() > max {
+                    let rest = chunk.split_off(max);
+                    self.chunks.push_front(rest);
+                }
+                return Ok(chunk);
+            }
+            if !self.fill().await? {
+                return Ok(Bytes::new());
+            }
+        }
+    }
+
+    /// Pulls one frame from the source into the buffer. False at the end.
+    async fn fill(&mut self) -> HostResult<bool> {
+        let Some(source) = self.source.as_mut() else {
+            return Ok(false);
+        };
+        match source.frame().await {
+            None => {
+                self.source = None;
+                Ok(false)
+            }
+            Some(Err(e)) => {
+                self.source = None;
+                Err(HostError::Other(format!("reading body: {e}")))
+            }
+            Some(Ok(frame)) => {
+                match frame.into_data() {
+                    Ok(data) => self.chunks.push_back(data),
+                    Err(frame) => {
+                        if let Ok(t) = frame.into_trailers() {
+                            self.trailers.extend(t);
+                        }
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// True when a read would not wait.
+    pub fn is_ready(&self) -> bool {
+        !self.chunks.is_empty() || self.source.as_ref().is_none_or(|s| s.is_end_stream())
+    }
+
+    /// Polls until a read would not wait, pulling frames into the buffer.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<HostResult<()>> {
+        while !self.is_ready() {
+            let Some(source) = self.source.as_mut() else {
+                break;
+            };
+            match Pin::new(source).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.source = None,
+                Poll::Ready(Some(Err(e))) => {
+                    self.source = None;
+                    return Poll::Ready(Err(HostError::Other(format!("reading body: {e}"))));
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.chunks.push_back(data),
+                    Err(frame) => {
+                        if let Ok(t) = frame.into_trailers() {
+                            self.trailers.extend(t);
+                        }
+                    }
+                },
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes `data` at the end (or at the front of a buffered body).
+    pub async fn write(&mut self, data: Bytes, at_front: bool) -> HostResult<()> {
+        if let Some(sink) = &self.sink {
+            if at_front {
+                return Err(HostError::Invalid(
+                    "cannot write at the front of a streaming body".into(),
+                ));
+            }
+            return sink.send(Frame::data(data)).await.map_err(|_| {
+                HostError::Other("the receiver of this streaming body is gone".into())
+            });
+        }
+        if at_front {
+            self.chunks.push_front(data);
+        } else {
+            self.chunks.push_back(data);
+        }
+        Ok(())
+    }
+
+    /// Moves all of `other` to the end of this body.
+    pub async fn append(&mut self, mut other: Body) -> HostResult<()> {
+        if self.sink.is_some() || self.source.is_some() {
+            // Order must be kept: copy `other` through once it is complete.
+            loop {
+                let chunk = other.read(usize::MAX).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                self.push_after_source(chunk).await?;
+            }
+            self.trailers.extend(other.trailers);
+            return Ok(());
+        }
+        self.chunks.append(&mut other.chunks);
+        self.source = other.source.take();
+        self.trailers.extend(other.trailers);
+        Ok(())
+    }
+
+    async fn push_after_source(&mut self, chunk: Bytes) -> HostResult<()> {
+        if self.sink.is_some() {
+            return self.write(chunk, false).await;
+        }
+        // Drain our own source first so that the appended bytes come last.
+        while self.fill().await? {}
+        self.chunks.push_back(chunk);
+        Ok(())
+    }
+
+    /// The length when it is known without reading.
+    pub fn known_length(&self) -> Option<u64> {
+        if self.sink.is_some() {
+            return None;
+        }
+        let buffered: u64 = self.chunks.iter().map(|c| c.len() as u64).sum();
+        match &self.source {
+            None => Some(buffered),
+            Some(s) => s.size_hint().exact().map(|n| n + buffered),
+        }
+    }
+
+    /// Trailers, when the body has been read to its end.
+    pub fn trailers(&self) -> HostResult<&HeaderMap> {
+        if self.source.is_some() {
+            return Err(HostError::Again);
+        }
+        Ok(&self.trailers)
+    }
+
+    /// Adds a trailer.
+    pub fn append_trailer(&mut self, name: http::HeaderName, value: http::HeaderValue) {
+        self.trailers.append(name, value);
+    }
+
+    /// Closes a body: a streaming body sends its trailers and ends.
+    pub async fn close(mut self) {
+        if let Some(sink) = self.sink.take()
+            && !self.trailers.is_empty()
+        {
+            let _ = sink
+                .send(Frame::trailers(std::mem::take(&mut self.trailers)))
+                .await;
+        }
+    }
+
+    /// Turns the body into something hyper can send, with nothing more to
+    /// come from the guest.
+    pub fn into_outgoing(self) -> OutgoingBody {
+        OutgoingBody {
+            chunks: self.chunks,
+            source: self.source,
+            rx: None,
+            trailers: (!self.trailers.is_empty()).then_some(self.trailers),
+        }
+    }
+
+    /// Splits the body for streaming: what is buffered so far goes out first,
+    /// then whatever the guest writes to the returned handle body.
+    pub fn into_streaming(self) -> (Body, OutgoingBody) {
+        let (tx, rx) = mpsc::channel(STREAM_CHANNEL_FRAMES);
+        let out = OutgoingBody {
+            chunks: self.chunks,
+            source: self.source,
+            rx: Some(rx),
+            trailers: None,
+        };
+        let handle_body = Body {
+            sink: Some(tx),
+            trailers: self.trailers,
+            ..Body::default()
+        };
+        (handle_body, out)
+    }
+}
+
+/// A body on its way out to a client or a backend.
+#[derive(Default)]
+pub struct OutgoingBody {
+    chunks: VecDeque<Bytes>,
+    source: Option<StreamBody>,
+    rx: Option<mpsc::Receiver<Frame<Bytes>>>,
+    trailers: Option<HeaderMap>,
+}
+
+impl std::fmt::Debug for OutgoingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingBody")
+            .field("end", &http_body::Body::is_end_stream(self))
+            .finish()
+    }
+}
+
+impl OutgoingBody {
+    /// A complete body of `bytes`.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Body::from_bytes(bytes).into_outgoing()
+    }
+}
+
+impl http_body::Body for OutgoingBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(chunk) = this.chunks.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if let Some(source) = this.source.as_mut() {
+            match Pin::new(source).poll_frame(cx) {
+                Poll::Ready(None) => this.source = None,
+                other => return other,
+            }
+        }
+        if let Some(rx) = this.rx.as_mut() {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => this.rx = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+            && self.source.is_none()
+            && self.rx.is_none()
+            && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let buffered: u64 = self.chunks.iter().map(|c| c.len() as u64).sum();
+        if self.rx.is_some() {
+            return SizeHint::default();
+        }
+        match &self.source {
+            None => SizeHint::with_exact(buffered),
+            Some(s) => {
+                let h = s.size_hint();
+                match h.exact() {
+                    Some(n) => SizeHint::with_exact(n + buffered),
+                    None => {
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(h.lower() + buffered);
+                        hint
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Boxes any body with `Bytes` data into a [`StreamBody`].
+pub fn boxed<B>(body: B) -> StreamBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_in_order_and_splits_chunks() {
+        let mut body = Body::from_bytes("hello world");
+        body.write(Bytes::from_static(b">"), true).await.unwrap();
+        assert_eq!(body.known_length(), Some(12));
+        assert_eq!(&body.read(3).await.unwrap()[..], b">he");
+        assert_eq!(&body.read(100).await.unwrap()[..], b"llo world");
+        assert!(body.read(100).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn append_keeps_stream_order() {
+        let stream = boxed(http_body_util::Full::new(Bytes::from_static(b"abc")));
+        let mut body = Body::from_stream(stream);
+        body.append(Body::from_bytes("def")).await.unwrap();
+        let out = body.into_outgoing().collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn streaming_sends_buffered_then_written() {
+        let (mut handle, out) = Body::from_bytes("first ").into_streaming();
+        let reader = tokio::spawn(async move { out.collect().await.unwrap().to_bytes() });
+        handle
+            .write(Bytes::from_static(b"second"), false)
+            .await
+            .unwrap();
+        assert!(handle.write(Bytes::new(), true).await.is_err());
+        handle.close().await;
+        assert_eq!(&reader.await.unwrap()[..], b"first second");
+    }
+}
+
+/// Fails a network body that stalls for longer than `limit` between two
+/// frames (a backend's between-bytes timeout).
+pub fn timeout_between_frames<B>(body: B, limit: std::time::Duration) -> BetweenFrames<B> {
+    BetweenFrames {
+        inner: Box::pin(body),
+        limit,
+        timer: None,
+    }
+}
+
+/// See [`timeout_between_frames`].
+pub struct BetweenFrames<B> {
+    inner: Pin<Box<B>>,
+    limit: std::time::Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> http_body::Body for BetweenFrames<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.timer = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let limit = this.limit;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "no data from the backend for {limit:?}"
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

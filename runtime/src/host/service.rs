@@ -1,0 +1,91 @@
+//! What every instance of one service version shares: its config, backends,
+//! stores, rate counters, log endpoints and limits, and the instances
+//! waiting for another request (reusable sandboxes).
+
+use super::backends::Backends;
+use super::downstream::DownstreamRequest;
+use super::erl::RateLimiter;
+use super::kv::KvStores;
+use super::logs::LogSink;
+use crate::config::ProjectConfig;
+use crate::limits::Limits;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// The environment of one service version.
+#[derive(Debug)]
+pub struct ServiceEnv {
+    /// Service name (logs, metrics).
+    pub name: String,
+    /// Backends, stores and lookup data from config.
+    pub config: ProjectConfig,
+    /// Backends with their clients.
+    pub backends: Backends,
+    /// KV stores.
+    pub kv: Arc<KvStores>,
+    /// Names of the KV stores the service may open.
+    pub kv_names: BTreeSet<String>,
+    /// Rate counters and penalty boxes.
+    pub erl: RateLimiter,
+    /// Log endpoints.
+    pub logs: LogSink,
+    /// Per-request limits.
+    pub limits: Limits,
+    /// Instances waiting in `next_request_wait`.
+    idle: Mutex<Vec<oneshot::Sender<DownstreamRequest>>>,
+}
+
+impl ServiceEnv {
+    /// Puts the environment together.
+    pub fn new(
+        name: String,
+        config: ProjectConfig,
+        kv: Arc<KvStores>,
+        logs: LogSink,
+        limits: Limits,
+    ) -> Result<Self, String> {
+        let backends = Backends::new(&config.backends, limits.dynamic_backends)?;
+        let kv_names = config.kv_stores.keys().cloned().collect();
+        Ok(ServiceEnv {
+            name,
+            config,
+            backends,
+            kv,
+            kv_names,
+            erl: RateLimiter::default(),
+            logs,
+            limits,
+            idle: Mutex::default(),
+        })
+    }
+
+    /// An instance waits for a request: the returned receiver gets one.
+    pub fn wait_for_request(&self) -> oneshot::Receiver<DownstreamRequest> {
+        let (tx, rx) = oneshot::channel();
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// Hands `req` to a waiting instance, or gives it back when none waits.
+    pub fn dispatch_to_idle(&self, mut req: DownstreamRequest) -> Result<(), DownstreamRequest> {
+        loop {
+            let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some(tx) = next else {
+                return Err(req);
+            };
+            // An instance that stopped waiting dropped its receiver: try the next.
+            match tx.send(req) {
+                Ok(()) => return Ok(()),
+                Err(back) => req = back,
+            }
+        }
+    }
+
+    /// Instances waiting now.
+    pub fn idle_instances(&self) -> usize {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|tx| !tx.is_closed());
+        idle.len()
+    }
+}

@@ -1,0 +1,112 @@
+//! What one request of a Compute program may use. The defaults are Fastly's
+//! published Compute limits; the chart's `limits` values override them.
+
+use std::time::Duration;
+
+/// Limits, in the units the runtime uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Wall-clock time per request.
+    pub wall_time: Duration,
+    /// Guest CPU time per request.
+    pub cpu_time: Duration,
+    /// Linear memory per instance, bytes.
+    pub heap_bytes: usize,
+    /// Wasm stack per instance, bytes.
+    pub stack_bytes: usize,
+    /// Largest request header section, bytes (larger: 431).
+    pub max_header_bytes: usize,
+    /// Largest request body, bytes (larger: 413).
+    pub max_request_body: Option<u64>,
+    /// Backend requests per execution.
+    pub backend_requests: u32,
+    /// Dynamic backends per service.
+    pub dynamic_backends: u32,
+    /// Largest package, bytes.
+    pub package_bytes: u64,
+    /// Requests in flight at once (more: 503).
+    pub concurrency: usize,
+    /// Time a client has to send its request headers.
+    pub client_header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall_time: Duration::from_secs(120),
+            cpu_time: Duration::from_millis(50),
+            heap_bytes: 128 << 20,
+            stack_bytes: 1 << 20,
+            max_header_bytes: 64 << 10,
+            max_request_body: None,
+            backend_requests: 32,
+            dynamic_backends: 200,
+            package_bytes: 100 << 20,
+            concurrency: 1000,
+            client_header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A limit value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("limits.{key}: {message}")]
+pub struct LimitError {
+    /// The key under `limits`.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TryFrom<&values_schema::values::Limits> for Limits {
+    type Error = LimitError;
+
+    fn try_from(v: &values_schema::values::Limits) -> Result<Self, LimitError> {
+        fn bytes(
+            key: &'static str,
+            q: &values_schema::quantity::Quantity,
+        ) -> Result<u64, LimitError> {
+            q.value().map(|b| b as u64).map_err(|e| LimitError {
+                key,
+                message: e.to_string(),
+            })
+        }
+        fn dur(
+            key: &'static str,
+            d: &values_schema::quantity::GoDuration,
+        ) -> Result<Duration, LimitError> {
+            d.value().map_err(|e| LimitError {
+                key,
+                message: e.to_string(),
+            })
+        }
+        Ok(Limits {
+            wall_time: dur("wallTime", &v.wall_time)?,
+            cpu_time: dur("cpuTime", &v.cpu_time)?,
+            heap_bytes: bytes("heapMemory", &v.heap_memory)? as usize,
+            stack_bytes: bytes("stack", &v.stack)? as usize,
+            max_header_bytes: bytes("maxHeaderSize", &v.max_header_size)? as usize,
+            max_request_body: v
+                .max_request_body_size
+                .as_ref()
+                .map(|q| bytes("maxRequestBodySize", q))
+                .transpose()?,
+            backend_requests: v.backend_requests,
+            dynamic_backends: v.dynamic_backends,
+            package_bytes: bytes("packageSize", &v.package_size)?,
+            concurrency: v.concurrency as usize,
+            client_header_timeout: dur("clientHeaderTimeout", &v.client_header_timeout)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_defaults_are_fastly_defaults() {
+        let from_chart = Limits::try_from(&values_schema::values::Limits::default()).unwrap();
+        assert_eq!(from_chart, Limits::default());
+    }
+}

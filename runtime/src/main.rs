@@ -1,0 +1,171 @@
+//! `anywhere`: the runtime binary. Parses arguments and calls the library.
+
+use anyhow::Context;
+use anywhere::limits::Limits;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "anywhere",
+    version,
+    about = "Fastly Anywhere: a self-hosted Fastly Compute POP"
+)]
+struct Cli {
+    /// Log level of the runtime itself (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Compute program locally (a .wasm or a package .tar.gz).
+    Serve(ServeArgs),
+    /// The pod's data plane: serve the services of edge.yaml.
+    Edge(EdgeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// `bin/main.wasm` or `pkg/<name>.tar.gz`.
+    package: PathBuf,
+    /// The fastly.toml to read (default: the package's own, or the one
+    /// beside the wasm).
+    #[arg(short = 'C', long = "config")]
+    manifest: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7676")]
+    addr: SocketAddr,
+    /// Serve /metrics, /healthz and /readyz on this address too.
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
+    /// Where precompiled modules are cached (default:
+    /// ~/.cache/fastly-anywhere/modules).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compile on every start; keep nothing on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Log endpoints write <DIR>/<endpoint>.log instead of stdout.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// CPU time per request, ms (Fastly: 50).
+    #[arg(long)]
+    cpu_time_ms: Option<u64>,
+    /// Wall-clock time per request, ms (Fastly: 120000).
+    #[arg(long)]
+    wall_time_ms: Option<u64>,
+    /// Heap per instance, MiB (Fastly: 128).
+    #[arg(long)]
+    heap_mib: Option<usize>,
+    /// Requests in flight at once; more get 503.
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct EdgeArgs {
+    /// edge.yaml (the chart's ConfigMap).
+    #[arg(long)]
+    config: PathBuf,
+    /// The xqd volume.
+    #[arg(long)]
+    xqd_dir: PathBuf,
+    /// The cached volume (the HTTP cache; not used yet).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// The peer list the agent writes (cluster forwarding; not used yet).
+    #[arg(long)]
+    peers_file: Option<PathBuf>,
+    /// The mTLS certificate folder (cluster forwarding; not used yet).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Client traffic.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    http_addr: SocketAddr,
+    /// Cluster forwarding (not used yet).
+    #[arg(long)]
+    cluster_addr: Option<SocketAddr>,
+    /// /healthz, /readyz, /metrics.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    admin_addr: SocketAddr,
+    /// Seconds between looks for changed config and packages.
+    #[arg(long, default_value_t = 2)]
+    poll_seconds: u64,
+    /// Seconds in-flight requests get after SIGTERM.
+    #[arg(long, default_value_t = 25)]
+    grace_seconds: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Serve(a) => anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await,
+            Command::Edge(a) => {
+                for (flag, set) in [("--cache-dir", a.cache_dir.is_some()), ("--peers-file", a.peers_file.is_some()), ("--tls-dir", a.tls_dir.is_some()), ("--cluster-addr", a.cluster_addr.is_some())] {
+                    if set {
+                        tracing::info!("{flag} is accepted but not used yet (HTTP cache and cluster forwarding come later)");
+                    }
+                }
+                let config = anywhere::edge::EdgeConfig {
+                    config: a.config,
+                    xqd_dir: a.xqd_dir,
+                    http_addr: a.http_addr,
+                    admin_addr: a.admin_addr,
+                    poll: Duration::from_secs(a.poll_seconds.max(1)),
+                    grace: Duration::from_secs(a.grace_seconds),
+                };
+                anywhere::edge::run(config, anywhere::shutdown_signal()).await
+            }
+        }
+    })
+}
+
+fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
+    let mut limits = Limits::default();
+    if let Some(ms) = a.cpu_time_ms {
+        limits.cpu_time = Duration::from_millis(ms);
+    }
+    if let Some(ms) = a.wall_time_ms {
+        limits.wall_time = Duration::from_millis(ms);
+    }
+    if let Some(mib) = a.heap_mib {
+        limits.heap_bytes = mib << 20;
+    }
+    if let Some(c) = a.concurrency {
+        limits.concurrency = c.max(1);
+    }
+    let cache_dir = if a.no_cache {
+        None
+    } else {
+        a.cache_dir.or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|c| c.join("fastly-anywhere").join("modules"))
+        })
+    };
+    Ok(anywhere::serve::ServeConfig {
+        package: a.package,
+        manifest: a.manifest,
+        addr: a.addr,
+        admin_addr: a.admin_addr,
+        cache_dir,
+        log_dir: a.log_dir,
+        limits,
+    })
+}

@@ -1,0 +1,286 @@
+//! The client-facing HTTP server: limits (concurrency, header and body
+//! size, header timeout), routing by Host, and graceful shutdown.
+
+use super::metrics::Metrics;
+use crate::engine::execute::dispatch;
+use crate::engine::loaded::LoadedService;
+use crate::host::body::{OutgoingBody, boxed};
+use crate::host::downstream::{DownstreamMeta, DownstreamRequest, client_ip};
+use crate::limits::Limits;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+
+/// Finds the service for a Host.
+pub trait Router: Send + Sync + 'static {
+    /// The active version of the service answering `host` (no port).
+    fn route(&self, host: &str) -> Option<Arc<LoadedService>>;
+}
+
+/// The front's settings and shared state.
+pub struct Front {
+    router: Arc<dyn Router>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    trust_forwarded: bool,
+    request_ids: AtomicU64,
+}
+
+impl Front {
+    /// A front over `router`. `trust_forwarded`: the peer is a proxy (the
+    /// Ingress) whose `X-Forwarded-For` and `X-Forwarded-Proto` are true.
+    pub fn new(
+        router: Arc<dyn Router>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        trust_forwarded: bool,
+    ) -> Arc<Self> {
+        Arc::new(Front {
+            router,
+            metrics,
+            slots: Arc::new(Semaphore::new(limits.concurrency)),
+            limits,
+            trust_forwarded,
+            request_ids: AtomicU64::new(0),
+        })
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves, then
+    /// stops accepting and gives open connections `grace` to finish.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.client_header_timeout)
+            .max_buf_size(self.limits.max_header_bytes.max(8192) + 1024);
+        builder
+            .http2()
+            .max_header_list_size(self.limits.max_header_bytes as u32);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let front = self.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let front = front.clone();
+                        async move { Ok::<_, std::convert::Infallible>(front.handle(req, peer, local).await) }
+                    });
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("stopped accepting; finishing requests in flight");
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "grace period over with requests still in flight");
+        }
+    }
+
+    async fn handle(
+        &self,
+        req: http::Request<Incoming>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> http::Response<OutgoingBody> {
+        let started = Instant::now();
+        let (service_name, resp) = self.route_and_run(req, peer, local).await;
+        let status = resp.status().as_u16();
+        self.metrics
+            .requests
+            .get_or_create(&super::metrics::StatusLabels {
+                service: service_name.clone(),
+                status,
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&Metrics::service(&service_name))
+            .observe(started.elapsed().as_secs_f64());
+        resp
+    }
+
+    async fn route_and_run(
+        &self,
+        req: http::Request<Incoming>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> (String, http::Response<OutgoingBody>) {
+        let none = || "-".to_owned();
+        let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
+            self.metrics.rejected.inc();
+            return (
+                none(),
+                error(503, "too many requests in flight on this POP; retry"),
+            );
+        };
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > self.limits.max_header_bytes {
+            return (none(), error(431, "request header section too large"));
+        }
+        let content_length = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(max), Some(len)) = (self.limits.max_request_body, content_length)
+            && len > max
+        {
+            return (none(), error(413, "request body too large"));
+        }
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let host_only = strip_port(&host).to_ascii_lowercase();
+        let Some(service) = self.router.route(&host_only) else {
+            return (
+                none(),
+                error(
+                    500,
+                    &format!(
+                        "Fastly error: unknown domain: {host_only}. Add it to a service's domains."
+                    ),
+                ),
+            );
+        };
+        let name = service.env.name.clone();
+        let original_header_names = req
+            .headers()
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let (mut parts, body) = req.into_parts();
+        let scheme = if self.trust_forwarded
+            && parts
+                .headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+        {
+            "https"
+        } else {
+            "http"
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = match format!("{scheme}://{host}{path}").parse() {
+            Ok(uri) => uri,
+            Err(_) => {
+                return (
+                    name,
+                    error(400, "the request's Host and path do not form a URL"),
+                );
+            }
+        };
+        let body = match self.limits.max_request_body {
+            Some(max) => boxed(http_body_util::Limited::new(body, max as usize)),
+            None => boxed(body),
+        };
+        let meta = DownstreamMeta {
+            client_ip: client_ip(peer.ip(), &parts.headers, self.trust_forwarded),
+            server_addr: local,
+            request_id: format!(
+                "{:016x}",
+                self.request_ids.fetch_add(1, Ordering::Relaxed) ^ 0x5eed_0000_0000_0000
+            ),
+            original_header_names,
+        };
+        let (tx, rx) = oneshot::channel();
+        let downstream = DownstreamRequest {
+            request: http::Request::from_parts(parts, body),
+            meta,
+            respond: tx,
+        };
+        dispatch(&service, downstream, &self.metrics);
+        match rx.await {
+            Ok(resp) => (name, resp),
+            Err(_) => (
+                name,
+                error(500, "the program ended without sending a response"),
+            ),
+        }
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split(']')
+            .next()
+            .map_or(host, |h| h.trim_start_matches('['));
+    }
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+/// A plain-text error answer of the front itself.
+pub fn error(status: u16, message: &str) -> http::Response<OutgoingBody> {
+    let mut resp = http::Response::new(OutgoingBody::full(format!("{message}\n")));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Collects a small body (admin endpoints, tests).
+pub async fn collect(body: OutgoingBody) -> bytes::Bytes {
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}

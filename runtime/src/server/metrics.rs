@@ -1,0 +1,150 @@
+//! The edge's Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels: service and status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// Service name (`-` when no service matched).
+    pub service: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// Labels: service.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    /// Service name.
+    pub service: String,
+}
+
+/// Labels: service and a kind (trap kind, limit name, outcome).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Service name.
+    pub service: String,
+    /// What happened.
+    pub kind: String,
+}
+
+/// All metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered, by service and status.
+    pub requests: Family<StatusLabels, Counter>,
+    /// Request latency, by service.
+    pub latency: Family<ServiceLabels, Histogram, fn() -> Histogram>,
+    /// Time to create an instance.
+    pub instantiation: Family<ServiceLabels, Histogram, fn() -> Histogram>,
+    /// Instances alive now.
+    pub live_instances: Gauge,
+    /// Guests that trapped, by kind.
+    pub traps: Family<KindLabels, Counter>,
+    /// Guests stopped by a limit, by limit.
+    pub limit_kills: Family<KindLabels, Counter>,
+    /// Requests turned away because of the concurrency limit.
+    pub rejected: Counter,
+    /// Package loads, by outcome (`compiled`, `cached`, `failed`).
+    pub loads: Family<KindLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
+}
+
+fn instantiation_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_001, 2.0, 20))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("anywhere");
+        let requests = Family::<StatusLabels, Counter>::default();
+        let latency = Family::<ServiceLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let instantiation =
+            Family::<ServiceLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                instantiation_histogram as fn() -> Histogram,
+            );
+        let live_instances = Gauge::default();
+        let traps = Family::<KindLabels, Counter>::default();
+        let limit_kills = Family::<KindLabels, Counter>::default();
+        let rejected = Counter::default();
+        let loads = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by service and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response headers",
+            latency.clone(),
+        );
+        registry.register(
+            "instantiation_duration_seconds",
+            "Time to create a guest instance",
+            instantiation.clone(),
+        );
+        registry.register(
+            "live_instances",
+            "Guest instances alive now",
+            live_instances.clone(),
+        );
+        registry.register("guest_traps", "Guests that trapped, by kind", traps.clone());
+        registry.register(
+            "guest_limit_kills",
+            "Guests stopped by a limit, by limit",
+            limit_kills.clone(),
+        );
+        registry.register(
+            "rejected_requests",
+            "Requests answered 503 at the concurrency limit",
+            rejected.clone(),
+        );
+        registry.register("package_loads", "Package loads by outcome", loads.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            instantiation,
+            live_instances,
+            traps,
+            limit_kills,
+            rejected,
+            loads,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        out
+    }
+
+    /// Labels for `service`.
+    pub fn service(service: &str) -> ServiceLabels {
+        ServiceLabels {
+            service: service.to_owned(),
+        }
+    }
+
+    /// Labels for `service` and `kind`.
+    pub fn kind(service: &str, kind: &str) -> KindLabels {
+        KindLabels {
+            service: service.to_owned(),
+            kind: kind.to_owned(),
+        }
+    }
+}
