@@ -1,4 +1,4 @@
-//! Compute packages: a bare `.wasm` (with an optional `fastly.toml` beside
+//! Compute packages: a bare `.wasm` or `.wat` (with an optional `fastly.toml` beside
 //! it or named with `-C`), or a `pkg/<name>.tar.gz` holding
 //! `<name>/bin/main.wasm` and `<name>/fastly.toml`.
 
@@ -70,7 +70,15 @@ pub fn read_package(
         ));
     }
     let bytes = std::fs::read(path).map_err(io(path))?;
-    let mut package = if bytes.starts_with(b"\0asm") {
+    let is_text = path.extension().is_some_and(|e| e == "wat");
+    let mut package = if is_text {
+        let wasm = wat::parse_bytes(&bytes).map_err(|e| invalid(path, format!("{e}")))?;
+        Package {
+            source: path.to_path_buf(),
+            wasm: wasm.into_owned(),
+            manifest: None,
+        }
+    } else if bytes.starts_with(b"\0asm") {
         Package {
             source: path.to_path_buf(),
             wasm: bytes,

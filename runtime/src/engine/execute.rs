@@ -104,8 +104,10 @@ pub async fn run_instance(
             st.interrupted = Some("wall");
             return Ok(UpdateDeadline::Interrupt);
         }
-        // Let other requests run on this thread between ticks.
-        Ok(UpdateDeadline::Yield(1))
+        // No yield here: a yield could move the guest to another thread
+        // mid-slice and spoil the CPU clock. The CPU limit bounds how long
+        // a guest holds its thread.
+        Ok(UpdateDeadline::Continue(1))
     });
     let started = Instant::now();
     let instance = match service.pre.instantiate_async(&mut store).await {
@@ -129,6 +131,7 @@ pub async fn run_instance(
             return Outcome::Trap(message);
         }
     };
+    store.data_mut().session.clock.wait_end();
     let result = start.call_async(&mut store, ()).await;
     let outcome = match result {
         Ok(()) => Outcome::Completed,

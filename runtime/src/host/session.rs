@@ -116,41 +116,62 @@ pub enum OpenStore {
     Acl(String),
 }
 
-/// Time spent by the guest itself: wall time since the request started,
-/// minus the time it waited on the host (backends, bodies, timers).
+/// The current thread's CPU time.
+fn thread_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID
+    // is supported on every Linux this runs on; on failure `ts` stays zero.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The guest's CPU time and the request's wall-clock time. CPU time is the
+/// thread CPU time of the slices in which the guest runs: from the start
+/// of `_start` (or the end of a hostcall that waited) to the next wait. A
+/// slice never moves between threads, because nothing awaits inside it,
+/// so other work on a busy machine is not counted against the guest.
 #[derive(Debug, Clone)]
 pub struct ExecClock {
     started: Instant,
-    waited: Duration,
-    waiting_since: Option<Instant>,
+    cpu: Duration,
+    slice_start: Option<Duration>,
 }
 
 impl Default for ExecClock {
     fn default() -> Self {
         ExecClock {
             started: Instant::now(),
-            waited: Duration::ZERO,
-            waiting_since: None,
+            cpu: Duration::ZERO,
+            slice_start: None,
         }
     }
 }
 
 impl ExecClock {
-    /// Restarts the clock (a reused instance took a new request).
+    /// Restarts the clock (a reused instance took a new request); the
+    /// guest is running.
     pub fn restart(&mut self) {
         *self = ExecClock::default();
+        self.wait_end();
     }
 
     /// The guest starts waiting on the host.
     pub fn wait_begin(&mut self) {
-        self.waiting_since.get_or_insert_with(Instant::now);
+        if let Some(start) = self.slice_start.take() {
+            self.cpu += thread_cpu_now().saturating_sub(start);
+        }
     }
 
-    /// The guest runs again.
+    /// The guest runs again (on the current thread).
     pub fn wait_end(&mut self) {
-        if let Some(since) = self.waiting_since.take() {
-            self.waited += since.elapsed();
-        }
+        self.slice_start = Some(thread_cpu_now());
     }
 
     /// Wall time of the current request.
@@ -158,10 +179,13 @@ impl ExecClock {
         self.started.elapsed()
     }
 
-    /// Guest CPU time of the current request.
+    /// Guest CPU time of the current request. Call it on the thread the
+    /// guest runs on (hostcalls, the epoch callback).
     pub fn cpu(&self) -> Duration {
-        let waiting = self.waiting_since.map_or(Duration::ZERO, |s| s.elapsed());
-        self.started.elapsed().saturating_sub(self.waited + waiting)
+        self.cpu
+            + self
+                .slice_start
+                .map_or(Duration::ZERO, |s| thread_cpu_now().saturating_sub(s))
     }
 }
 

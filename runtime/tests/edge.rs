@@ -1,0 +1,243 @@
+//! `anywhere edge` as the pod runs it: services from edge.yaml and packages
+//! on the xqd volume, routing by Host, readiness, metrics, hot swap that
+//! keeps the old version on a bad package, isolation between services,
+//! body limits, and SIGTERM.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const EDGE_YAML: &str = r#"
+services:
+  - name: hello
+    domains: [hello.example, "*.wild.example"]
+    package: { url: "https://packages.example/hello.tar.gz", sha256: "0000000000000000000000000000000000000000000000000000000000000000" }
+    configStores: [{ name: settings, items: { greeting: hi } }]
+  - name: spin
+    domains: [spin.example]
+    package: { oci: "oci://registry.example/spin:1" }
+limits:
+  cpuTime: 50ms
+  maxRequestBodySize: 1Ki
+observability:
+  metrics: { enabled: true, port: 9090 }
+"#;
+
+fn put_wat(xqd: &Path, service: &str, wat_text: &str) {
+    let dir = xqd.join("services").join(service);
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = wat::parse_str(wat_text).unwrap();
+    let tmp = dir.join("main.wasm.tmp");
+    std::fs::write(&tmp, wasm).unwrap();
+    std::fs::rename(tmp, dir.join("main.wasm")).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_routes_swaps_and_isolates() {
+    if viceroy().is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let xqd = dir.path().join("xqd");
+    let config = dir.path().join("edge.yaml");
+    std::fs::write(&config, EDGE_YAML).unwrap();
+    let hello = std::fs::read_to_string(wat_guest("hello")).unwrap();
+    put_wat(&xqd, "hello", &hello);
+    put_wat(
+        &xqd,
+        "spin",
+        &std::fs::read_to_string(wat_guest("limits")).unwrap(),
+    );
+    let admin_port = free_port();
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
+        .args(["edge", "--config"])
+        .arg(&config)
+        .arg("--xqd-dir")
+        .arg(&xqd)
+        .args([
+            "--http-addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            &admin.to_string(),
+            "--poll-seconds",
+            "1",
+            "--grace-seconds",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .trim_start_matches("Listening on http://")
+        .parse()
+        .unwrap();
+
+    wait_for(
+        async || get(admin, "/readyz").await.status == 200,
+        "readiness",
+    )
+    .await;
+    assert_eq!(get(admin, "/healthz").await.status, 200);
+
+    // Routing by Host, wildcard domains, unknown domains.
+    let r = send(addr, "GET", "/", "hello.example", &[], "").await;
+    assert_eq!(r.body, "hello from WAT\n");
+    let r = send(addr, "GET", "/", "a.wild.example:8080", &[], "").await;
+    assert_eq!(r.body, "hello from WAT\n");
+    let r = send(addr, "GET", "/", "nobody.example", &[], "").await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body.contains("unknown domain: nobody.example"),
+        "{}",
+        r.body
+    );
+
+    // A loop in one service, a healthy neighbour in another.
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async move {
+                send(addr, "GET", "/l", "spin.example", &[], "")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let healthy: Vec<_> = (0..40)
+        .map(|_| {
+            tokio::spawn(async move {
+                send(addr, "GET", "/", "hello.example", &[], "")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for h in healthy {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+    for l in loops {
+        assert_eq!(l.await.unwrap(), 500);
+    }
+
+    // Body limit.
+    let r = send(addr, "POST", "/", "hello.example", &[], &"x".repeat(2048)).await;
+    assert_eq!(r.status, 413);
+
+    // A bad package leaves the old version serving and is reported.
+    let dir_hello = xqd.join("services/hello");
+    std::fs::write(dir_hello.join("main.wasm.tmp"), b"\0asm garbage").unwrap();
+    std::fs::rename(dir_hello.join("main.wasm.tmp"), dir_hello.join("main.wasm")).unwrap();
+    wait_for(
+        async || {
+            get(admin, "/metrics")
+                .await
+                .body
+                .contains("anywhere_package_loads_total{service=\"hello\",kind=\"failed\"} 1")
+        },
+        "the failed load",
+    )
+    .await;
+    assert_eq!(
+        send(addr, "GET", "/", "hello.example", &[], "").await.body,
+        "hello from WAT\n"
+    );
+
+    // A good one replaces it.
+    put_wat(
+        &xqd,
+        "hello",
+        &hello
+            .replace("hello from WAT\\n", "hello from v2\\n")
+            .replace("(i32.const 15)", "(i32.const 14)"),
+    );
+    wait_for(
+        async || send(addr, "GET", "/", "hello.example", &[], "").await.body == "hello from v2\n",
+        "version 2",
+    )
+    .await;
+
+    let metrics = get(admin, "/metrics").await.body;
+    assert!(
+        metrics.contains("anywhere_requests_total{service=\"hello\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("anywhere_guest_limit_kills_total{service=\"spin\",kind=\"cpu\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("anywhere_instantiation_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    // SIGTERM: stop accepting, exit cleanly.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "edge did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn a_bad_edge_yaml_names_the_file_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.yaml");
+    std::fs::write(&config, "services:\n  - name: x\n    domainz: [a]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anywhere"))
+        .args(["edge", "--config"])
+        .arg(&config)
+        .arg("--xqd-dir")
+        .arg(dir.path())
+        .args(["--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("edge.yaml:3:") && err.contains("domainz"),
+        "{err}"
+    );
+}

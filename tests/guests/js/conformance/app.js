@@ -1,0 +1,164 @@
+/// <reference types="@fastly/js-compute" />
+// Conformance guest: one route per platform feature. Each route answers
+// what the platform gave it, so that a test can compare that with what it
+// configured (and with Viceroy, Fastly's own local runtime).
+import { ConfigStore } from "fastly:config-store";
+import { Dictionary } from "fastly:dictionary";
+import { KVStore } from "fastly:kv-store";
+import { SecretStore } from "fastly:secret-store";
+import { Logger } from "fastly:logger";
+import { getGeolocationForIpAddress } from "fastly:geolocation";
+import { Backend } from "fastly:backend";
+import { Acl } from "fastly:acl";
+import { RateCounter, PenaltyBox, EdgeRateLimiter } from "fastly:edge-rate-limiter";
+import { Device } from "fastly:device";
+import { vCpuTime } from "fastly:compute";
+import { allowDynamicBackends } from "fastly:experimental";
+
+allowDynamicBackends(true);
+
+const json = (value, status = 200) =>
+  new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
+
+async function handle(event) {
+  const req = event.request;
+  const url = new URL(req.url);
+  const q = url.searchParams;
+  switch (url.pathname) {
+    case "/hello":
+      return new Response("hello\n");
+    case "/request":
+      return json({
+        method: req.method,
+        url: req.url,
+        headers: Object.fromEntries(req.headers.entries()),
+        body: await req.text(),
+        client: event.client.address,
+      });
+    case "/status":
+      return new Response("custom status\n", {
+        status: Number(q.get("code") || 200),
+        headers: [["x-multi", "one"], ["x-multi", "two"], ["x-anywhere-test", "yes"]],
+      });
+    case "/backend": {
+      const upstream = new Request(`http://origin.example${q.get("path") || "/"}`, {
+        method: req.method,
+        headers: { "x-from-guest": "1" },
+        body: req.method === "POST" ? await req.text() : undefined,
+      });
+      const resp = await fetch(upstream, { backend: "origin" });
+      return json({
+        status: resp.status,
+        headers: Object.fromEntries(resp.headers.entries()),
+        body: await resp.text(),
+      });
+    }
+    case "/backend-parallel": {
+      const paths = ["/a", "/b", "/c"];
+      const bodies = await Promise.all(
+        paths.map((p) => fetch(`http://origin.example${p}`, { backend: "origin" }).then((r) => r.text())),
+      );
+      return json(bodies);
+    }
+    case "/backend-missing": {
+      try {
+        await fetch("http://nowhere.example/", { backend: "no-such-backend" });
+        return new Response("sent\n");
+      } catch (e) {
+        return new Response(`error: ${e.message}\n`, { status: 502 });
+      }
+    }
+    case "/dynamic": {
+      const backend = new Backend({ name: "dyn-" + q.get("port"), target: `127.0.0.1:${q.get("port")}` });
+      const resp = await fetch(`http://127.0.0.1:${q.get("port")}/dynamic`, { backend });
+      return json({ status: resp.status, body: await resp.text(), exists: Backend.exists(backend.name) });
+    }
+    case "/backend-info": {
+      const b = Backend.fromName("origin");
+      return json({ exists: Backend.exists("origin"), missing: Backend.exists("nope"), target: b.target, hostOverride: b.hostOverride, port: b.port, ssl: b.isSSL, health: b.health() });
+    }
+    case "/stream": {
+      const n = Number(q.get("n") || 3);
+      const enc = new TextEncoder();
+      let i = 0;
+      const stream = new ReadableStream({
+        pull(controller) {
+          if (i < n) controller.enqueue(enc.encode(`chunk ${i++}\n`));
+          else controller.close();
+        },
+      });
+      return new Response(stream);
+    }
+    case "/config": {
+      const store = new ConfigStore("settings");
+      const dict = new Dictionary("legacy");
+      return json({ greeting: store.get("greeting"), missing: store.get("nope"), legacy: dict.get("key") });
+    }
+    case "/kv": {
+      const store = new KVStore("store");
+      const key = q.get("key");
+      if (req.method === "PUT") {
+        await store.put(key, await req.text(), { metadata: q.get("meta") || undefined, mode: q.get("mode") || "overwrite" });
+        return new Response("stored\n");
+      }
+      if (req.method === "DELETE") {
+        await store.delete(key);
+        return new Response("deleted\n");
+      }
+      if (q.get("list") !== null) {
+        const page = await store.list({ prefix: q.get("prefix") || undefined, limit: Number(q.get("limit") || 100), cursor: q.get("cursor") || undefined });
+        return json(page);
+      }
+      const entry = await store.get(key);
+      if (entry === null) return new Response("not found\n", { status: 404 });
+      const meta = entry.metadataText();
+      return json({ value: await entry.text(), metadata: meta });
+    }
+    case "/secret": {
+      const store = new SecretStore("secrets");
+      const entry = await store.get(q.get("name"));
+      return json({ value: entry ? entry.plaintext() : null });
+    }
+    case "/log": {
+      new Logger("access").log(`log line ${q.get("m")}`);
+      console.log(`console line ${q.get("m")}`);
+      return new Response("logged\n");
+    }
+    case "/geo":
+      return json(getGeolocationForIpAddress(q.get("ip") || "127.0.0.1"));
+    case "/device": {
+      const d = Device.lookup(q.get("ua") || "");
+      return json(d ? { name: d.name, isMobile: d.isMobile } : null);
+    }
+    case "/acl": {
+      const result = await Acl.open("blocklist").lookup(q.get("ip"));
+      return json(result);
+    }
+    case "/erl": {
+      const limiter = new EdgeRateLimiter(new RateCounter("rc"), new PenaltyBox("pb"));
+      const blocked = limiter.checkRate(q.get("who") || "me", 1, 1, Number(q.get("limit") || 1000), 1);
+      return json({ blocked, count: new RateCounter("rc").lookupCount(q.get("who") || "me", 10) });
+    }
+    case "/cpu": {
+      let x = 0;
+      for (let i = 0; i < Number(q.get("n") || 1000); i++) x += i;
+      return json({ vcpu: vCpuTime(), x });
+    }
+    case "/loop":
+      for (;;) {}
+    case "/oom": {
+      const hog = [];
+      for (;;) hog.push(new Array(1 << 20).fill(1));
+    }
+    case "/recurse": {
+      const deep = (n) => deep(n + 1) + 1;
+      return new Response(String(deep(0)));
+    }
+    case "/throw":
+      throw new Error("thrown on purpose");
+    default:
+      return new Response("no such route\n", { status: 404 });
+  }
+}
+
+addEventListener("fetch", (event) => event.respondWith(handle(event)));
