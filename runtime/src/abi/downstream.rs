@@ -145,7 +145,17 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "downstream_client_ddos_detected",
         "downstream_bot_analyzed",
         "downstream_bot_detected",
-        "downstream_bot_verified"
+        "downstream_bot_verified",
+        "downstream_resvpnproxy_is_anonymous",
+        "downstream_resvpnproxy_is_anonymous_vpn",
+        "downstream_resvpnproxy_is_hosting_provider",
+        "downstream_resvpnproxy_is_proxy_over_vpn",
+        "downstream_resvpnproxy_is_public_proxy",
+        "downstream_resvpnproxy_is_relay_proxy",
+        "downstream_resvpnproxy_is_residential_proxy",
+        "downstream_resvpnproxy_is_smart_dns_proxy",
+        "downstream_resvpnproxy_is_tor_exit_node",
+        "downstream_resvpnproxy_is_vpn_datacenter"
     );
     hostcall!(
         l,

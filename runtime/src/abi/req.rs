@@ -590,6 +590,53 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             .len();
         m.u32(out, n as u32)
     });
+    // The handle-less forms of the TLS and fingerprint queries: absent,
+    // as TLS ends at the Ingress.
+    macro_rules! absent {
+        ($($name:literal),*) => {$(
+            hostcall!(l, "fastly_http_req", $name, |c, _buf, _max, _nw| {
+                c.data().session.downstream_meta(None)?;
+                Err(HostError::None)
+            });
+        )*};
+    }
+    absent!(
+        "downstream_tls_cipher_openssl_name",
+        "downstream_tls_protocol",
+        "downstream_tls_client_hello",
+        "downstream_tls_raw_client_certificate",
+        "downstream_tls_ja4",
+        "downstream_client_h2_fingerprint",
+        "downstream_client_oh_fingerprint",
+        "downstream_compliance_region"
+    );
+    hostcall!(
+        l,
+        "fastly_http_req",
+        "downstream_tls_ja3_md5",
+        |c, _out, _nw| {
+            c.data().session.downstream_meta(None)?;
+            Err(HostError::None)
+        }
+    );
+    hostcall!(
+        l,
+        "fastly_http_req",
+        "downstream_tls_client_cert_verify_result",
+        |c, _out| {
+            c.data().session.downstream_meta(None)?;
+            Err(HostError::None)
+        }
+    );
+    hostcall!(
+        l,
+        "fastly_http_req",
+        "downstream_client_ddos_detected",
+        |c, out| {
+            let (mut m, _) = split(&mut c)?;
+            m.u32(out, 0)
+        }
+    );
     hostcall!(l, "fastly_http_req", "fastly_key_is_valid", |c, out| {
         let (mut m, _) = split(&mut c)?;
         m.u32(out, 0)

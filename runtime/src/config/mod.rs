@@ -64,3 +64,6 @@ pub(crate) fn read_relative(
             )
         })
 }
+
+#[cfg(test)]
+mod tests;
