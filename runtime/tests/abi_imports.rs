@@ -4,6 +4,8 @@
 //! UNSUPPORTED; docs/compatibility.md lists them, and this test keeps that
 //! list true (UPDATE_GOLDEN=1 rewrites it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use anywhere::engine::Runtime;

@@ -3,6 +3,8 @@
 //! keeps the old version on a bad package, isolation between services,
 //! body limits, and SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! stack limit, a trap fails its own request only; oversized headers get
 //! 431 and requests over the concurrency limit 503.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -4,6 +4,8 @@
 //! the same suite runs against Viceroy, to check our expectations
 //! against Fastly's own runtime.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use support::*;

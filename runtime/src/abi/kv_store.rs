@@ -49,6 +49,7 @@ fn start_lookup(
 
 /// Reads the whole body (it may still be arriving), then writes on a
 /// blocking thread.
+#[allow(clippy::too_many_arguments)]
 fn start_insert(
     m: &Mem<'_>,
     s: &mut Session,

@@ -67,6 +67,7 @@ macro_rules! hostcall {
     ($linker:expr, $module:literal, $name:literal, |$c:ident $(, $a:ident)*| $body:expr) => {
         $linker.func_wrap($module, $name, |mut $c: wasmtime::Caller<'_, $crate::engine::state::GuestState> $(, $a: i32)*| -> i32 {
             $(let $a = $a as u32;)*
+            #[allow(clippy::redundant_closure_call)]
             let r: $crate::host::HostResult<()> = (|| $body)();
             let _ = &mut $c;
             $crate::abi::status(r)

@@ -177,7 +177,7 @@ fn dynamic_backend(
     }
     let tls_version = |off: u32| -> HostResult<u8> {
         match m.read_u32(cfg + off)? {
-            0 | 1 | 2 => Ok(12),
+            0..=2 => Ok(12),
             3 => Ok(13),
             v => Err(HostError::Invalid(format!("unknown TLS version {v}"))),
         }

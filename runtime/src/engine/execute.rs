@@ -25,14 +25,14 @@ pub enum Outcome {
 
 /// Runs `req` on `service`.
 pub fn dispatch(service: &Arc<LoadedService>, req: DownstreamRequest, metrics: &Arc<Metrics>) {
-    let Err(req) = service.env.dispatch_to_idle(req) else {
+    let Err(req) = service.env.dispatch_to_idle(Box::new(req)) else {
         return;
     };
     let service = service.clone();
     let metrics = metrics.clone();
     tokio::spawn(async move {
         metrics.live_instances.inc();
-        let outcome = run_instance(&service, req, &metrics).await;
+        let outcome = run_instance(&service, *req, &metrics).await;
         metrics.live_instances.dec();
         let name = &service.env.name;
         match &outcome {

@@ -354,44 +354,6 @@ where
     body.map_err(Into::into).boxed_unsync()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn reads_in_order_and_splits_chunks() {
-        let mut body = Body::from_bytes("hello world");
-        body.write(Bytes::from_static(b">"), true).await.unwrap();
-        assert_eq!(body.known_length(), Some(12));
-        assert_eq!(&body.read(3).await.unwrap()[..], b">");
-        assert_eq!(&body.read(3).await.unwrap()[..], b"hel");
-        assert_eq!(&body.read(100).await.unwrap()[..], b"lo world");
-        assert!(body.read(100).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn append_keeps_stream_order() {
-        let stream = boxed(http_body_util::Full::new(Bytes::from_static(b"abc")));
-        let mut body = Body::from_stream(stream);
-        body.append(Body::from_bytes("def")).await.unwrap();
-        let out = body.into_outgoing().collect().await.unwrap().to_bytes();
-        assert_eq!(&out[..], b"abcdef");
-    }
-
-    #[tokio::test]
-    async fn streaming_sends_buffered_then_written() {
-        let (mut handle, out) = Body::from_bytes("first ").into_streaming();
-        let reader = tokio::spawn(async move { out.collect().await.unwrap().to_bytes() });
-        handle
-            .write(Bytes::from_static(b"second"), false)
-            .await
-            .unwrap();
-        assert!(handle.write(Bytes::new(), true).await.is_err());
-        handle.close().await;
-        assert_eq!(&reader.await.unwrap()[..], b"first second");
-    }
-}
-
 /// Fails a network body that stalls for longer than `limit` between two
 /// frames (a backend's between-bytes timeout).
 pub fn timeout_between_frames<B>(body: B, limit: std::time::Duration) -> BetweenFrames<B> {
@@ -449,5 +411,43 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_in_order_and_splits_chunks() {
+        let mut body = Body::from_bytes("hello world");
+        body.write(Bytes::from_static(b">"), true).await.unwrap();
+        assert_eq!(body.known_length(), Some(12));
+        assert_eq!(&body.read(3).await.unwrap()[..], b">");
+        assert_eq!(&body.read(3).await.unwrap()[..], b"hel");
+        assert_eq!(&body.read(100).await.unwrap()[..], b"lo world");
+        assert!(body.read(100).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn append_keeps_stream_order() {
+        let stream = boxed(http_body_util::Full::new(Bytes::from_static(b"abc")));
+        let mut body = Body::from_stream(stream);
+        body.append(Body::from_bytes("def")).await.unwrap();
+        let out = body.into_outgoing().collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn streaming_sends_buffered_then_written() {
+        let (mut handle, out) = Body::from_bytes("first ").into_streaming();
+        let reader = tokio::spawn(async move { out.collect().await.unwrap().to_bytes() });
+        handle
+            .write(Bytes::from_static(b"second"), false)
+            .await
+            .unwrap();
+        assert!(handle.write(Bytes::new(), true).await.is_err());
+        handle.close().await;
+        assert_eq!(&reader.await.unwrap()[..], b"first second");
     }
 }

@@ -115,6 +115,8 @@ impl RateLimiter {
 
     /// `check_rate`: counts the request and answers true (block) when the
     /// entry is boxed or its rate exceeds `limit`, boxing it for `ttl`.
+    // The arguments are the ABI's, one for one.
+    #[allow(clippy::too_many_arguments)]
     pub fn check_rate(
         &self,
         rc: &str,

@@ -12,7 +12,7 @@ pub struct HandleCounter(u32);
 impl HandleCounter {
     /// The next unused handle. Numbers near `u32::MAX` are the ABI's
     /// "invalid handle" markers and are never given out.
-    pub fn next(&mut self) -> u32 {
+    pub fn next_handle(&mut self) -> u32 {
         self.0 = self.0.wrapping_add(1) % (u32::MAX - 2);
         self.0
     }
@@ -31,7 +31,7 @@ impl<T> Default for Table<T> {
 impl<T> Table<T> {
     /// Stores `value` under a new handle.
     pub fn insert(&mut self, counter: &mut HandleCounter, value: T) -> u32 {
-        let h = counter.next();
+        let h = counter.next_handle();
         self.0.insert(h, value);
         h
     }

@@ -33,7 +33,7 @@ pub struct ServiceEnv {
     /// Per-request limits.
     pub limits: Limits,
     /// Instances waiting in `next_request_wait`.
-    idle: Mutex<Vec<oneshot::Sender<DownstreamRequest>>>,
+    idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
 }
 
 impl ServiceEnv {
@@ -61,14 +61,17 @@ impl ServiceEnv {
     }
 
     /// An instance waits for a request: the returned receiver gets one.
-    pub fn wait_for_request(&self) -> oneshot::Receiver<DownstreamRequest> {
+    pub fn wait_for_request(&self) -> oneshot::Receiver<Box<DownstreamRequest>> {
         let (tx, rx) = oneshot::channel();
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         rx
     }
 
     /// Hands `req` to a waiting instance, or gives it back when none waits.
-    pub fn dispatch_to_idle(&self, mut req: DownstreamRequest) -> Result<(), DownstreamRequest> {
+    pub fn dispatch_to_idle(
+        &self,
+        mut req: Box<DownstreamRequest>,
+    ) -> Result<(), Box<DownstreamRequest>> {
         loop {
             let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(tx) = next else {

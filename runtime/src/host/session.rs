@@ -192,7 +192,7 @@ impl ExecClock {
 /// A wait for the next client request (reusable sandboxes).
 #[derive(Debug)]
 pub struct RequestPromise {
-    rx: oneshot::Receiver<DownstreamRequest>,
+    rx: oneshot::Receiver<Box<DownstreamRequest>>,
     timeout: Duration,
 }
 
@@ -361,7 +361,7 @@ impl Session {
         match tokio::time::timeout(promise.timeout, promise.rx).await {
             Ok(Ok(req)) => {
                 self.reused += 1;
-                Ok(self.accept(req))
+                Ok(self.accept(*req))
             }
             _ => Err(HostError::None),
         }

@@ -1,7 +1,7 @@
 //! Shared by the runtime's end-to-end tests: the test guests, a local
 //! origin server, `anywhere serve` (or Viceroy, when `VICEROY` names its
 //! binary) as a child process, and a small HTTP client.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -231,13 +231,8 @@ pub fn conformance_manifest(dir: &Path, origin: SocketAddr) -> PathBuf {
     let template =
         std::fs::read_to_string(root().join("tests/guests/js/conformance/fastly.toml")).unwrap();
     let text = template.replace("127.0.0.1:ORIGIN_PORT", &origin.to_string());
-    for f in ["acl.json"] {
-        std::fs::copy(
-            root().join("tests/guests/js/conformance").join(f),
-            dir.join(f),
-        )
-        .unwrap();
-    }
+    let acl = root().join("tests/guests/js/conformance/acl.json");
+    std::fs::copy(acl, dir.join("acl.json")).unwrap();
     let path = dir.join("fastly.toml");
     std::fs::write(&path, text).unwrap();
     path
