@@ -7,13 +7,22 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Geolocation records by client IP.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Geolocation {
     /// Records by address.
     pub addresses: BTreeMap<IpAddr, serde_json::Value>,
     /// Answer loopback addresses with a built-in test record when they are
     /// not listed (default on, as in Fastly's local tools).
     pub use_default_loopback: bool,
+}
+
+impl Default for Geolocation {
+    fn default() -> Self {
+        Geolocation {
+            addresses: BTreeMap::new(),
+            use_default_loopback: true,
+        }
+    }
 }
 
 /// Device detection records by User-Agent.
@@ -116,10 +125,7 @@ pub(super) fn parse_geolocation(
     value: &toml::Value,
 ) -> Result<Geolocation, ConfigError> {
     let key = "local_server.geolocation";
-    let mut geo = Geolocation {
-        use_default_loopback: true,
-        ..Geolocation::default()
-    };
+    let mut geo = Geolocation::default();
     if let Some(v) = ctx.table(key, value)?.get("use_default_loopback") {
         geo.use_default_loopback = v.as_bool().ok_or_else(|| {
             ctx.err(

@@ -58,8 +58,8 @@ impl Runtime {
             // pre-initialised JS guest takes ~130 copy-on-write faults, and
             // each one a TLB shootdown across cores: half the CPU time.
             .pagemap_scan(wasmtime::Enabled::Auto)
-            .linear_memory_keep_resident(16 << 20)
-            .table_keep_resident(64 << 10)
+            .linear_memory_keep_resident(64 << 20)
+            .table_keep_resident(1 << 20)
             .async_stack_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
