@@ -196,6 +196,11 @@ async fn logs_geo_device_acl_and_rate_limits() {
         s.stdout.lock().unwrap()
     );
 
+    let loopback = get(s.addr, "/geo?ip=127.0.0.1").await.json();
+    assert_eq!(
+        loopback["city"], "localhost",
+        "the built-in loopback record: {loopback}"
+    );
     let geo = get(s.addr, "/geo?ip=192.0.2.10").await.json();
     assert_eq!(geo["city"], "Testville");
     assert_eq!(geo["as_number"], 64500, "{geo}");
@@ -253,4 +258,14 @@ async fn reusable_sandbox_serves_several_requests() {
         Some("served 5"),
         "one instance served them all: {counts:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_made_by_the_fastly_cli_runs_with_its_own_manifest() {
+    let package = root().join("target/guests/packaged.tar.gz");
+    assert!(package.is_file(), "run tests/guests/build first");
+    let s = serve(&package, None, &[]);
+    let j = get(s.addr, "/config").await.json();
+    assert_eq!(j["greeting"], "hello from inside the package");
+    assert_eq!(j["legacy"], "packaged dictionary");
 }
