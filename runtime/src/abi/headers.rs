@@ -1,4 +1,5 @@
-//! Header operations shared by `fastly_http_req` and `fastly_http_resp`.
+//! Header and version operations shared by `fastly_http_req` and
+//! `fastly_http_resp`.
 
 use super::memory::Mem;
 use crate::host::{HostError, HostResult};
@@ -148,3 +149,73 @@ pub fn version_from_code(code: u32) -> HostResult<http::Version> {
         _ => return Err(HostError::Invalid(format!("unknown HTTP version {code}"))),
     })
 }
+
+/// Registers the header hostcalls of `$module` over the handles in
+/// `Session::$table` (requests or responses): one implementation for both.
+macro_rules! header_hostcalls {
+    ($l:expr, $module:literal, $table:ident) => {
+        $crate::abi::hostcall!(
+            $l,
+            $module,
+            "header_names_get",
+            |c, h, buf, len, cursor, ending, nw| {
+                let (mut m, st) = $crate::abi::split(&mut c)?;
+                let headers = &st.session.$table.get(h)?.parts.headers;
+                $crate::abi::headers::names_get(headers, &mut m, buf, len, cursor, ending, nw)
+            }
+        );
+        $crate::abi::hostcall!(
+            $l,
+            $module,
+            "header_values_get",
+            |c, h, np, nl, buf, len, cursor, ending, nw| {
+                let (mut m, st) = $crate::abi::split(&mut c)?;
+                let headers = &st.session.$table.get(h)?.parts.headers;
+                $crate::abi::headers::values_get(
+                    headers, &mut m, np, nl, buf, len, cursor, ending, nw,
+                )
+            }
+        );
+        $crate::abi::hostcall!(
+            $l,
+            $module,
+            "header_value_get",
+            |c, h, np, nl, buf, max, nw| {
+                let (mut m, st) = $crate::abi::split(&mut c)?;
+                let headers = &st.session.$table.get(h)?.parts.headers;
+                $crate::abi::headers::value_get(headers, &mut m, np, nl, buf, max, nw)
+            }
+        );
+        $crate::abi::hostcall!($l, $module, "header_values_set", |c, h, np, nl, vp, vl| {
+            let (m, st) = $crate::abi::split(&mut c)?;
+            let headers = &mut st.session.$table.get_mut(h)?.parts.headers;
+            $crate::abi::headers::values_set(headers, &m, np, nl, vp, vl)
+        });
+        $crate::abi::hostcall!($l, $module, "header_insert", |c, h, np, nl, vp, vl| {
+            let (m, st) = $crate::abi::split(&mut c)?;
+            let headers = &mut st.session.$table.get_mut(h)?.parts.headers;
+            $crate::abi::headers::set(headers, &m, np, nl, vp, vl, false)
+        });
+        $crate::abi::hostcall!($l, $module, "header_append", |c, h, np, nl, vp, vl| {
+            let (m, st) = $crate::abi::split(&mut c)?;
+            let headers = &mut st.session.$table.get_mut(h)?.parts.headers;
+            $crate::abi::headers::set(headers, &m, np, nl, vp, vl, true)
+        });
+        $crate::abi::hostcall!($l, $module, "header_remove", |c, h, np, nl| {
+            let (m, st) = $crate::abi::split(&mut c)?;
+            let headers = &mut st.session.$table.get_mut(h)?.parts.headers;
+            $crate::abi::headers::remove(headers, &m, np, nl)
+        });
+        $crate::abi::hostcall!($l, $module, "version_get", |c, h, out| {
+            let (mut m, st) = $crate::abi::split(&mut c)?;
+            let v = $crate::abi::headers::version_code(st.session.$table.get(h)?.parts.version);
+            m.u32(out, v)
+        });
+        $crate::abi::hostcall!($l, $module, "version_set", |c, h, v| {
+            let version = $crate::abi::headers::version_from_code(v)?;
+            c.data_mut().session.$table.get_mut(h)?.parts.version = version;
+            Ok(())
+        });
+    };
+}
+pub(crate) use header_hostcalls;

@@ -11,7 +11,7 @@ mod compute_runtime;
 mod downstream;
 mod erl;
 mod geo;
-mod headers;
+pub(crate) mod headers;
 mod kv_store;
 mod log;
 pub mod memory;

@@ -235,118 +235,8 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     hostcall!(l, "fastly_http_req", "close", |c, h| {
         c.data_mut().session.requests.take(h).map(drop)
     });
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_names_get",
-        |c, h, buf, len, cursor, ending, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::names_get(
-                &st.session.requests.get(h)?.parts.headers,
-                &mut m,
-                buf,
-                len,
-                cursor,
-                ending,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_values_get",
-        |c, h, np, nl, buf, len, cursor, ending, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::values_get(
-                &st.session.requests.get(h)?.parts.headers,
-                &mut m,
-                np,
-                nl,
-                buf,
-                len,
-                cursor,
-                ending,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_value_get",
-        |c, h, np, nl, buf, max, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::value_get(
-                &st.session.requests.get(h)?.parts.headers,
-                &mut m,
-                np,
-                nl,
-                buf,
-                max,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_values_set",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::values_set(
-                &mut st.session.requests.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_insert",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::set(
-                &mut st.session.requests.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-                false,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_req",
-        "header_append",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::set(
-                &mut st.session.requests.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-                true,
-            )
-        }
-    );
-    hostcall!(l, "fastly_http_req", "header_remove", |c, h, np, nl| {
-        let (m, st) = split(&mut c)?;
-        headers::remove(
-            &mut st.session.requests.get_mut(h)?.parts.headers,
-            &m,
-            np,
-            nl,
-        )
-    });
+    headers::header_hostcalls!(l, "fastly_http_req", requests);
+
     hostcall!(l, "fastly_http_req", "method_get", |c, h, buf, max, nw| {
         let (mut m, st) = split(&mut c)?;
         let method = st.session.requests.get(h)?.parts.method.clone();
@@ -373,16 +263,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         st.session.requests.get_mut(h)?.parts.uri = uri;
         Ok(())
     });
-    hostcall!(l, "fastly_http_req", "version_get", |c, h, out| {
-        let (mut m, st) = split(&mut c)?;
-        let v = headers::version_code(st.session.requests.get(h)?.parts.version);
-        m.u32(out, v)
-    });
-    hostcall!(l, "fastly_http_req", "version_set", |c, h, v| {
-        let version = headers::version_from_code(v)?;
-        c.data_mut().session.requests.get_mut(h)?.parts.version = version;
-        Ok(())
-    });
+
     hostcall!(
         l,
         "fastly_http_req",

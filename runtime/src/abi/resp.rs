@@ -53,118 +53,8 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     hostcall!(l, "fastly_http_resp", "close", |c, h| {
         c.data_mut().session.responses.take(h).map(drop)
     });
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_names_get",
-        |c, h, buf, len, cursor, ending, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::names_get(
-                &st.session.responses.get(h)?.parts.headers,
-                &mut m,
-                buf,
-                len,
-                cursor,
-                ending,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_values_get",
-        |c, h, np, nl, buf, len, cursor, ending, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::values_get(
-                &st.session.responses.get(h)?.parts.headers,
-                &mut m,
-                np,
-                nl,
-                buf,
-                len,
-                cursor,
-                ending,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_value_get",
-        |c, h, np, nl, buf, max, nw| {
-            let (mut m, st) = split(&mut c)?;
-            headers::value_get(
-                &st.session.responses.get(h)?.parts.headers,
-                &mut m,
-                np,
-                nl,
-                buf,
-                max,
-                nw,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_values_set",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::values_set(
-                &mut st.session.responses.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_insert",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::set(
-                &mut st.session.responses.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-                false,
-            )
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_resp",
-        "header_append",
-        |c, h, np, nl, vp, vl| {
-            let (m, st) = split(&mut c)?;
-            headers::set(
-                &mut st.session.responses.get_mut(h)?.parts.headers,
-                &m,
-                np,
-                nl,
-                vp,
-                vl,
-                true,
-            )
-        }
-    );
-    hostcall!(l, "fastly_http_resp", "header_remove", |c, h, np, nl| {
-        let (m, st) = split(&mut c)?;
-        headers::remove(
-            &mut st.session.responses.get_mut(h)?.parts.headers,
-            &m,
-            np,
-            nl,
-        )
-    });
+    headers::header_hostcalls!(l, "fastly_http_resp", responses);
+
     hostcall!(l, "fastly_http_resp", "status_get", |c, h, out| {
         let (mut m, st) = split(&mut c)?;
         let status = st.session.responses.get(h)?.parts.status.as_u16();
@@ -179,16 +69,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         c.data_mut().session.responses.get_mut(h)?.parts.status = code;
         Ok(())
     });
-    hostcall!(l, "fastly_http_resp", "version_get", |c, h, out| {
-        let (mut m, st) = split(&mut c)?;
-        let v = headers::version_code(st.session.responses.get(h)?.parts.version);
-        m.u32(out, v)
-    });
-    hostcall!(l, "fastly_http_resp", "version_set", |c, h, v| {
-        let version = headers::version_from_code(v)?;
-        c.data_mut().session.responses.get_mut(h)?.parts.version = version;
-        Ok(())
-    });
+
     hostcall!(
         l,
         "fastly_http_resp",

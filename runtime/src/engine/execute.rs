@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
+/// Epoch ticks a guest runs before it yields its thread.
+const YIELD_EVERY_TICKS: u32 = 5;
+
 /// How an instance ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -94,8 +97,10 @@ pub async fn run_instance(
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1);
     let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
+    let mut ticks: u32 = 0;
     store.epoch_deadline_callback(move |mut ctx| {
         let st = ctx.data_mut();
+        st.session.clock.tick();
         if st.session.clock.cpu() > cpu_limit {
             st.interrupted = Some("cpu");
             return Ok(UpdateDeadline::Interrupt);
@@ -104,9 +109,13 @@ pub async fn run_instance(
             st.interrupted = Some("wall");
             return Ok(UpdateDeadline::Interrupt);
         }
-        // No yield here: a yield could move the guest to another thread
-        // mid-slice and spoil the CPU clock. The CPU limit bounds how long
-        // a guest holds its thread.
+        // Every few ticks, give the thread back to other requests: a guest
+        // that computes must not starve the tasks queued behind it.
+        ticks = ticks.wrapping_add(1);
+        if ticks % YIELD_EVERY_TICKS == 0 {
+            st.session.clock.yield_begin();
+            return Ok(UpdateDeadline::Yield(1));
+        }
         Ok(UpdateDeadline::Continue(1))
     });
     let started = Instant::now();

@@ -133,15 +133,18 @@ fn thread_cpu_now() -> Duration {
 }
 
 /// The guest's CPU time and the request's wall-clock time. CPU time is the
-/// thread CPU time of the slices in which the guest runs: from the start
-/// of `_start` (or the end of a hostcall that waited) to the next wait. A
-/// slice never moves between threads, because nothing awaits inside it,
-/// so other work on a busy machine is not counted against the guest.
+/// thread CPU time of the slices in which the guest runs on one thread:
+/// from the start of `_start` (or the end of a hostcall that waited) to the
+/// next wait or yield. A slice never moves between threads, so other work
+/// on a busy machine is not counted against the guest. After a yield the
+/// guest resumes on a thread we do not see until the next epoch tick; that
+/// gap (at most one tick) is counted as a whole tick.
 #[derive(Debug, Clone)]
 pub struct ExecClock {
     started: Instant,
     cpu: Duration,
     slice_start: Option<Duration>,
+    yielded: bool,
 }
 
 impl Default for ExecClock {
@@ -150,6 +153,7 @@ impl Default for ExecClock {
             started: Instant::now(),
             cpu: Duration::ZERO,
             slice_start: None,
+            yielded: false,
         }
     }
 }
@@ -162,16 +166,39 @@ impl ExecClock {
         self.wait_end();
     }
 
-    /// The guest starts waiting on the host.
-    pub fn wait_begin(&mut self) {
+    /// Closes the running slice, if any.
+    fn close_slice(&mut self) {
         if let Some(start) = self.slice_start.take() {
             self.cpu += thread_cpu_now().saturating_sub(start);
+        } else if std::mem::take(&mut self.yielded) {
+            self.cpu += crate::engine::EPOCH_TICK;
         }
+    }
+
+    /// The guest starts waiting on the host.
+    pub fn wait_begin(&mut self) {
+        self.close_slice();
     }
 
     /// The guest runs again (on the current thread).
     pub fn wait_end(&mut self) {
+        self.yielded = false;
         self.slice_start = Some(thread_cpu_now());
+    }
+
+    /// The guest yields its thread to other tasks (epoch callback).
+    pub fn yield_begin(&mut self) {
+        self.close_slice();
+        self.yielded = true;
+    }
+
+    /// An epoch tick while the guest runs: after a yield, start a new slice
+    /// on the thread the guest runs on now.
+    pub fn tick(&mut self) {
+        if self.slice_start.is_none() {
+            self.close_slice();
+            self.slice_start = Some(thread_cpu_now());
+        }
     }
 
     /// Wall time of the current request.
@@ -447,5 +474,44 @@ impl Session {
             KvOp::Done(outcome) => Ok(outcome),
             KvOp::Running(_) => Err(HostError::Again),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spin(d: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            std::hint::black_box(0u64);
+        }
+    }
+
+    #[test]
+    fn cpu_clock_counts_running_not_waiting() {
+        let mut clock = ExecClock::default();
+        clock.restart();
+        spin(Duration::from_millis(30));
+        clock.wait_begin();
+        std::thread::sleep(Duration::from_millis(60));
+        clock.wait_end();
+        spin(Duration::from_millis(10));
+        let cpu = clock.cpu();
+        assert!(cpu >= Duration::from_millis(35), "{cpu:?}");
+        assert!(
+            cpu < Duration::from_millis(65),
+            "waiting was counted: {cpu:?}"
+        );
+        assert!(clock.wall() >= Duration::from_millis(100));
+        clock.yield_begin();
+        std::thread::sleep(Duration::from_millis(20));
+        clock.tick();
+        let after = clock.cpu();
+        assert!(
+            after - cpu <= Duration::from_millis(5),
+            "a yield counts one tick, not the wait: {:?}",
+            after - cpu
+        );
     }
 }
