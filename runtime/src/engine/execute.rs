@@ -112,7 +112,7 @@ pub async fn run_instance(
         // Every few ticks, give the thread back to other requests: a guest
         // that computes must not starve the tasks queued behind it.
         ticks = ticks.wrapping_add(1);
-        if ticks % YIELD_EVERY_TICKS == 0 {
+        if ticks.is_multiple_of(YIELD_EVERY_TICKS) {
             st.session.clock.yield_begin();
             return Ok(UpdateDeadline::Yield(1));
         }
