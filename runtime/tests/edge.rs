@@ -24,6 +24,7 @@ services:
 limits:
   cpuTime: 50ms
   maxRequestBodySize: 1Ki
+  clientHeaderTimeout: 1s
 observability:
   metrics: { enabled: true, port: 9090 }
 "#;
@@ -123,6 +124,27 @@ async fn edge_routes_swaps_and_isolates() {
         r.body.contains("unknown domain: nobody.example"),
         "{}",
         r.body
+    );
+
+    // h2c (HTTP/2 with prior knowledge) too.
+    let (status, version, body) = get_h2c(addr, "/", "hello.example").await;
+    assert_eq!(
+        (status, version, body.as_str()),
+        (200, http::Version::HTTP_2, "hello from WAT\n")
+    );
+
+    // A client that never finishes its headers is cut off.
+    let started = Instant::now();
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut slow, b"GET / HTTP/1.1\r\nHost: hello.example\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut slow, &mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the slow client was kept {:?}",
+        started.elapsed()
     );
 
     // A loop in one service, a healthy neighbour in another.

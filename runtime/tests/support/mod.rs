@@ -88,6 +88,30 @@ pub async fn send(
     }
 }
 
+/// `GET path` over HTTP/2 with prior knowledge (h2c); answers the status
+/// and the HTTP version of the response.
+pub async fn get_h2c(addr: SocketAddr, path: &str, host: &str) -> (u16, http::Version, String) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = http::Request::builder()
+        .uri(format!("http://{host}{path}"))
+        .version(http::Version::HTTP_2)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut req = req;
+    *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+    req.headers_mut().insert("host", host.parse().unwrap());
+    let resp = client.request(req).await.expect("h2c request");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.version,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
 /// `GET path` with Host `host`.
 pub async fn get(addr: SocketAddr, path: &str) -> Resp {
     send(addr, "GET", path, "app.example", &[], "").await
