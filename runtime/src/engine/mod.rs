@@ -60,7 +60,7 @@ impl Runtime {
             .pagemap_scan(wasmtime::Enabled::Auto)
             .linear_memory_keep_resident(64 << 20)
             .table_keep_resident(1 << 20)
-            .async_stack_keep_resident(64 << 10);
+            .async_stack_keep_resident(1 << 20);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
