@@ -73,6 +73,16 @@ async fn backends_static_dynamic_and_parallel() {
     );
     assert_eq!(j["headers"]["x-origin"], "yes");
 
+    let j = get(s.addr, "/gzip").await.json();
+    assert_eq!(j["encoding"], serde_json::Value::Null, "{j}");
+    assert!(
+        j["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("origin saw GET /gzip"),
+        "{j}"
+    );
+
     let j = get(s.addr, "/backend?path=/missing").await.json();
     assert_eq!(j["status"], 404);
 

@@ -26,7 +26,11 @@ fn prepare_send(
     bp: u32,
     bl: u32,
     streaming: bool,
-) -> HostResult<(Arc<Backend>, http::Request<crate::host::body::OutgoingBody>)> {
+) -> HostResult<(
+    Arc<Backend>,
+    http::Request<crate::host::body::OutgoingBody>,
+    bool,
+)> {
     let name = m.str(bp, bl)?;
     let backend = s
         .env
@@ -40,7 +44,8 @@ fn prepare_send(
         return Err(HostError::BadHandle(body));
     }
     s.count_backend_request()?;
-    let parts = s.requests.take(req)?.parts;
+    let state = s.requests.take(req)?;
+    let (parts, gunzip) = (state.parts, state.auto_decompress_gzip);
     let b = s.bodies.take(body)?;
     let outgoing = if streaming {
         let (handle_body, out) = b.into_streaming();
@@ -49,7 +54,31 @@ fn prepare_send(
     } else {
         b.into_outgoing()
     };
-    Ok((backend, http::Request::from_parts(parts, outgoing)))
+    Ok((backend, http::Request::from_parts(parts, outgoing), gunzip))
+}
+
+/// Sends to the backend; with `gunzip`, a gzip-encoded response comes back
+/// decompressed, without its Content-Encoding and Content-Length.
+async fn send(
+    backend: &Backend,
+    request: http::Request<crate::host::body::OutgoingBody>,
+    gunzip: bool,
+) -> SendOutcome {
+    let resp = backend.send(request).await?;
+    let gzipped = resp
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !(gunzip && gzipped) {
+        return Ok(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(http::header::CONTENT_ENCODING);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Ok(http::Response::from_parts(
+        parts,
+        crate::host::body::gunzip(body),
+    ))
 }
 
 /// Writes a send error detail: tag (u32) then mask (u32), rest zero.
@@ -104,8 +133,8 @@ fn start_async(
 ) -> HostResult<()> {
     let (mut m, st) = split(c)?;
     let s = &mut st.session;
-    let (backend, request) = prepare_send(&m, s, req, body, bp, bl, streaming)?;
-    let task = tokio::spawn(async move { backend.send(request).await });
+    let (backend, request, gunzip) = prepare_send(&m, s, req, body, bp, bl, streaming)?;
+    let task = tokio::spawn(async move { send(&backend, request, gunzip).await });
     let h = s.new_pending(PendingRequest::Running(task));
     m.u32(out, h)
 }
@@ -536,11 +565,11 @@ async fn send_now(
     resp_out: u32,
     body_out: u32,
 ) -> HostResult<()> {
-    let (backend, request) = {
+    let (backend, request, gunzip) = {
         let (m, st) = split(c)?;
         prepare_send(&m, &mut st.session, req, body, bp, bl, false)?
     };
-    let outcome = backend.send(request).await;
+    let outcome = send(&backend, request, gunzip).await;
     let (mut m, st) = split(c)?;
     finish_send(&mut m, &mut st.session, outcome, detail, resp_out, body_out)
 }

@@ -414,6 +414,65 @@ where
     }
 }
 
+/// Decompresses a gzip-encoded body as it streams (a request's
+/// `auto_decompress_response_set`).
+pub fn gunzip(inner: StreamBody) -> StreamBody {
+    boxed(Gunzip {
+        inner,
+        decoder: Some(flate2::write::GzDecoder::new(Vec::new())),
+    })
+}
+
+struct Gunzip {
+    inner: StreamBody,
+    decoder: Option<flate2::write::GzDecoder<Vec<u8>>>,
+}
+
+impl http_body::Body for Gunzip {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        use std::io::Write as _;
+        let this = &mut *self;
+        loop {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let data = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(other) => return Poll::Ready(Some(Ok(other))),
+                    };
+                    let Some(decoder) = this.decoder.as_mut() else {
+                        continue;
+                    };
+                    if let Err(e) = decoder.write_all(&data) {
+                        return Poll::Ready(Some(Err(format!("gzip: {e}").into())));
+                    }
+                    let out = std::mem::take(decoder.get_mut());
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    let Some(decoder) = this.decoder.take() else {
+                        return Poll::Ready(None);
+                    };
+                    return match decoder.finish() {
+                        Ok(rest) if rest.is_empty() => Poll::Ready(None),
+                        Ok(rest) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest))))),
+                        Err(e) => Poll::Ready(Some(Err(format!("gzip: {e}").into()))),
+                    };
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,5 +508,20 @@ mod tests {
         assert!(handle.write(Bytes::new(), true).await.is_err());
         handle.close().await;
         assert_eq!(&reader.await.unwrap()[..], b"first second");
+    }
+
+    #[tokio::test]
+    async fn gzip_bodies_are_decompressed_while_streaming() {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"hello, compressed world").unwrap();
+        let gz = enc.finish().unwrap();
+        let stream = boxed(http_body_util::Full::new(Bytes::from(gz)));
+        let out = gunzip(stream).collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"hello, compressed world");
+        let bad = boxed(http_body_util::Full::new(Bytes::from_static(
+            b"not gzip at all",
+        )));
+        assert!(gunzip(bad).collect().await.is_err());
     }
 }

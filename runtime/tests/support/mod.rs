@@ -153,15 +153,28 @@ pub async fn start_origin() -> SocketAddr {
                             parts.uri.path(),
                             String::from_utf8_lossy(&body)
                         );
-                        let resp = http::Response::builder()
-                            .status(if parts.uri.path() == "/missing" {
-                                404
-                            } else {
-                                200
-                            })
-                            .header("x-origin", "yes")
-                            .body(Full::new(Bytes::from(text)))
-                            .unwrap();
+                        let gzip = parts.uri.path() == "/gzip";
+                        let status = if parts.uri.path() == "/missing" {
+                            404
+                        } else {
+                            200
+                        };
+                        let mut resp = http::Response::builder()
+                            .status(status)
+                            .header("x-origin", "yes");
+                        let body = if gzip {
+                            use std::io::Write as _;
+                            let mut enc = flate2::write::GzEncoder::new(
+                                Vec::new(),
+                                flate2::Compression::default(),
+                            );
+                            enc.write_all(text.as_bytes()).unwrap();
+                            resp = resp.header("content-encoding", "gzip");
+                            enc.finish().unwrap()
+                        } else {
+                            text.into_bytes()
+                        };
+                        let resp = resp.body(Full::new(Bytes::from(body))).unwrap();
                         Ok::<_, std::convert::Infallible>(resp)
                     },
                 );

@@ -53,6 +53,10 @@ async function handle(event) {
         body: await resp.text(),
       });
     }
+    case "/gzip": {
+      const resp = await fetch("http://origin.example/gzip", { backend: "origin", fastly: { decompressGzip: true } });
+      return json({ encoding: resp.headers.get("content-encoding"), body: await resp.text() });
+    }
     case "/backend-parallel": {
       const paths = ["/a", "/b", "/c"];
       const bodies = await Promise.all(
