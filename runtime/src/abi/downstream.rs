@@ -67,7 +67,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "downstream_client_request_id",
         |c, req, buf, max, nw| {
             let (mut m, st) = split(&mut c)?;
-            let id = st.session.downstream_meta(Some(req))?.request_id.clone();
+            let id = st.session.downstream_meta(Some(req))?.request_id_text();
             m.out(buf, max, nw, id.as_bytes())
         }
     );

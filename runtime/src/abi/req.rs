@@ -473,7 +473,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "downstream_client_request_id",
         |c, buf, max, nw| {
             let (mut m, st) = split(&mut c)?;
-            let id = st.session.downstream_meta(None)?.request_id.clone();
+            let id = st.session.downstream_meta(None)?.request_id_text();
             m.out(buf, max, nw, id.as_bytes())
         }
     );

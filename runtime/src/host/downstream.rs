@@ -14,10 +14,18 @@ pub struct DownstreamMeta {
     pub client_ip: IpAddr,
     /// Our side of the connection.
     pub server_addr: SocketAddr,
-    /// A unique id for this request.
-    pub request_id: String,
+    /// A number unique to this request in this process; the guest sees it
+    /// as 16 hex digits (formatted only when asked for).
+    pub request_id: u64,
     /// Header names in the order the client sent them.
     pub original_header_names: Vec<String>,
+}
+
+impl DownstreamMeta {
+    /// The request id as the guest sees it.
+    pub fn request_id_text(&self) -> String {
+        format!("{:016x}", self.request_id)
+    }
 }
 
 /// The response to a client request.

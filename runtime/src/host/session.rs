@@ -132,19 +132,41 @@ fn thread_cpu_now() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// The guest's CPU time and the request's wall-clock time. CPU time is the
-/// thread CPU time of the slices in which the guest runs on one thread:
-/// from the start of `_start` (or the end of a hostcall that waited) to the
-/// next wait or yield. A slice never moves between threads, so other work
-/// on a busy machine is not counted against the guest. After a yield the
-/// guest resumes on a thread we do not see until the next epoch tick; that
-/// gap (at most one tick) is counted as a whole tick.
+/// The guest's CPU time and the request's wall-clock time.
+///
+/// CPU time is summed over the slices in which the guest runs on one
+/// thread: from the start of `_start` (or the end of a hostcall that
+/// waited) to the next wait or yield. A short slice is timed with the
+/// monotonic clock (a vDSO call). A slice that lasts into an epoch tick,
+/// the only kind that can approach a limit, switches to the thread's CPU
+/// clock, so that time the thread spends descheduled on a busy machine is
+/// not counted against the guest; that clock is a real system call, too
+/// dear for every hostcall. After a yield the guest resumes on a thread we
+/// do not see until the next tick; that gap (at most one tick) counts as a
+/// whole tick.
 #[derive(Debug, Clone)]
 pub struct ExecClock {
     started: Instant,
     cpu: Duration,
-    slice_start: Option<Duration>,
+    slice: Option<Slice>,
     yielded: bool,
+}
+
+/// A running slice: when it began, and once a tick has seen it, the
+/// thread's CPU clock at that tick and the time the slice had run before.
+#[derive(Debug, Clone, Copy)]
+struct Slice {
+    began: Instant,
+    thread_clock: Option<(Duration, Duration)>,
+}
+
+impl Slice {
+    fn elapsed(&self) -> Duration {
+        match self.thread_clock {
+            None => self.began.elapsed(),
+            Some((at, before)) => before + thread_cpu_now().saturating_sub(at),
+        }
+    }
 }
 
 impl Default for ExecClock {
@@ -152,7 +174,7 @@ impl Default for ExecClock {
         ExecClock {
             started: Instant::now(),
             cpu: Duration::ZERO,
-            slice_start: None,
+            slice: None,
             yielded: false,
         }
     }
@@ -168,8 +190,8 @@ impl ExecClock {
 
     /// Closes the running slice, if any.
     fn close_slice(&mut self) {
-        if let Some(start) = self.slice_start.take() {
-            self.cpu += thread_cpu_now().saturating_sub(start);
+        if let Some(slice) = self.slice.take() {
+            self.cpu += slice.elapsed();
         } else if std::mem::take(&mut self.yielded) {
             self.cpu += crate::engine::EPOCH_TICK;
         }
@@ -183,7 +205,10 @@ impl ExecClock {
     /// The guest runs again (on the current thread).
     pub fn wait_end(&mut self) {
         self.yielded = false;
-        self.slice_start = Some(thread_cpu_now());
+        self.slice = Some(Slice {
+            began: Instant::now(),
+            thread_clock: None,
+        });
     }
 
     /// The guest yields its thread to other tasks (epoch callback).
@@ -192,12 +217,18 @@ impl ExecClock {
         self.yielded = true;
     }
 
-    /// An epoch tick while the guest runs: after a yield, start a new slice
-    /// on the thread the guest runs on now.
+    /// An epoch tick while the guest runs (on the thread it runs on now):
+    /// after a yield, start a new slice; a slice seen by its first tick
+    /// switches to the thread's CPU clock.
     pub fn tick(&mut self) {
-        if self.slice_start.is_none() {
+        if self.slice.is_none() {
             self.close_slice();
-            self.slice_start = Some(thread_cpu_now());
+            self.wait_end();
+        }
+        if let Some(slice) = self.slice.as_mut()
+            && slice.thread_clock.is_none()
+        {
+            slice.thread_clock = Some((thread_cpu_now(), slice.began.elapsed()));
         }
     }
 
@@ -209,10 +240,7 @@ impl ExecClock {
     /// Guest CPU time of the current request. Call it on the thread the
     /// guest runs on (hostcalls, the epoch callback).
     pub fn cpu(&self) -> Duration {
-        self.cpu
-            + self
-                .slice_start
-                .map_or(Duration::ZERO, |s| thread_cpu_now().saturating_sub(s))
+        self.cpu + self.slice.map_or(Duration::ZERO, |s| s.elapsed())
     }
 }
 
@@ -504,6 +532,18 @@ mod tests {
             "waiting was counted: {cpu:?}"
         );
         assert!(clock.wall() >= Duration::from_millis(100));
+        // A long slice seen by a tick is timed by the thread's CPU clock:
+        // sleeping inside it (the thread descheduled) does not count.
+        clock.tick();
+        let before = clock.cpu();
+        std::thread::sleep(Duration::from_millis(50));
+        spin(Duration::from_millis(10));
+        let grown = clock.cpu() - before;
+        assert!(
+            grown >= Duration::from_millis(8) && grown < Duration::from_millis(30),
+            "{grown:?}"
+        );
+        let cpu = clock.cpu();
         clock.yield_begin();
         std::thread::sleep(Duration::from_millis(20));
         clock.tick();

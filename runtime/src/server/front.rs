@@ -218,10 +218,7 @@ impl Front {
         let meta = DownstreamMeta {
             client_ip: client_ip(peer.ip(), &parts.headers, self.trust_forwarded),
             server_addr: local,
-            request_id: format!(
-                "{:016x}",
-                self.request_ids.fetch_add(1, Ordering::Relaxed) ^ 0x5eed_0000_0000_0000
-            ),
+            request_id: self.request_ids.fetch_add(1, Ordering::Relaxed) ^ 0x5eed_0000_0000_0000,
             original_header_names,
         };
         let (tx, rx) = oneshot::channel();
