@@ -38,14 +38,6 @@ fn put_wat(xqd: &Path, service: &str, wat_text: &str) {
     std::fs::rename(tmp, dir.join("main.wasm")).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {

@@ -5,7 +5,6 @@ use crate::engine::state::GuestState;
 use crate::host::HostError;
 use crate::host::body::Body;
 use crate::host::session::OpenStore;
-use std::net::IpAddr;
 use wasmtime::Linker;
 
 const ACL_OK: u32 = 1;
@@ -30,22 +29,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             let OpenStore::Acl(name) = st.session.stores.get(h)? else {
                 return Err(HostError::BadHandle(h));
             };
-            let octets = m.bytes(ip, len)?;
-            let ip = match octets.len() {
-                4 => IpAddr::from(
-                    <[u8; 4]>::try_from(octets)
-                        .map_err(|_| HostError::Invalid("address".into()))?,
-                ),
-                16 => IpAddr::from(
-                    <[u8; 16]>::try_from(octets)
-                        .map_err(|_| HostError::Invalid("address".into()))?,
-                ),
-                n => {
-                    return Err(HostError::Invalid(format!(
-                        "an IP address has 4 or 16 octets, not {n}"
-                    )));
-                }
-            };
+            let ip = m.ip_addr(ip, len)?;
             let entry = st
                 .session
                 .env

@@ -3,26 +3,12 @@
 use super::{hostcall, split};
 use crate::engine::state::GuestState;
 use crate::host::HostError;
-use std::net::IpAddr;
 use wasmtime::Linker;
 
 pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     hostcall!(l, "fastly_geo", "lookup", |c, ap, al, buf, max, nw| {
         let (mut m, st) = split(&mut c)?;
-        let octets = m.bytes(ap, al)?;
-        let ip = match octets.len() {
-            4 => IpAddr::from(
-                <[u8; 4]>::try_from(octets).map_err(|_| HostError::Invalid("address".into()))?,
-            ),
-            16 => IpAddr::from(
-                <[u8; 16]>::try_from(octets).map_err(|_| HostError::Invalid("address".into()))?,
-            ),
-            n => {
-                return Err(HostError::Invalid(format!(
-                    "an IP address has 4 or 16 octets, not {n}"
-                )));
-            }
-        };
+        let ip = m.ip_addr(ap, al)?;
         let record = st
             .session
             .env

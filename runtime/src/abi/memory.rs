@@ -28,6 +28,20 @@ impl Mem<'_> {
             .map_err(|_| HostError::Invalid("not UTF-8".into()))
     }
 
+    /// An IP address given as 4 or 16 octets.
+    pub fn ip_addr(&self, ptr: u32, len: u32) -> HostResult<std::net::IpAddr> {
+        let octets = self.bytes(ptr, len)?;
+        if let Ok(v4) = <[u8; 4]>::try_from(octets) {
+            return Ok(v4.into());
+        }
+        if let Ok(v6) = <[u8; 16]>::try_from(octets) {
+            return Ok(v6.into());
+        }
+        Err(HostError::Invalid(format!(
+            "an IP address has 4 or 16 octets, not {len}"
+        )))
+    }
+
     /// Copies `data` to `ptr`.
     pub fn write(&mut self, ptr: u32, data: &[u8]) -> HostResult<()> {
         let r = range(self.0.len(), ptr, data.len() as u32)?;

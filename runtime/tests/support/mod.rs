@@ -206,7 +206,8 @@ pub fn viceroy() -> Option<PathBuf> {
     std::env::var_os("VICEROY").map(PathBuf::from)
 }
 
-fn free_port() -> u16 {
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
