@@ -254,6 +254,32 @@ async fn a_failing_request_fails_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_wall_clock_limit_stops_a_waiting_guest() {
+    if viceroy().is_some() {
+        return;
+    }
+    let origin = start_origin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = conformance_manifest(dir.path(), origin);
+    let s = serve(
+        &js_guest("conformance"),
+        Some(&manifest),
+        &["--wall-time-ms", "1000"],
+    );
+    assert_eq!(get(s.addr, "/sleep?ms=10").await.body, "woke up\n");
+    let started = std::time::Instant::now();
+    let r = get(s.addr, "/sleep?ms=20000").await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("wall-clock time limit"), "{}", r.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(s.addr, "/hello").await.body, "hello\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reusable_sandbox_serves_several_requests() {
     let s = serve(&js_guest("reuse"), None, &[]);
     let mut counts = Vec::new();

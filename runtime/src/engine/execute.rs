@@ -141,10 +141,18 @@ pub async fn run_instance(
         }
     };
     store.data_mut().session.clock.wait_end();
-    let result = start.call_async(&mut store, ()).await;
+    let serial = store.data().session.request_serial.clone();
+    // The epoch callback enforces the wall-clock limit while the guest
+    // runs; this watchdog enforces it while the guest waits on the host.
+    // Dropping the call future stops the guest where it is.
+    let result = tokio::select! {
+        r = start.call_async(&mut store, ()) => Some(r),
+        () = wall_watchdog(&serial, wall_limit) => None,
+    };
     let outcome = match result {
-        Ok(()) => Outcome::Completed,
-        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        None => Outcome::Limit("wall"),
+        Some(Ok(())) => Outcome::Completed,
+        Some(Err(e)) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(exit) if exit.0 == 0 => Outcome::Completed,
             _ => match store.data().interrupted {
                 Some(limit) => Outcome::Limit(limit),
@@ -179,6 +187,19 @@ pub async fn run_instance(
         }
     }
     outcome
+}
+
+/// Resolves when one client request has lasted longer than `limit` (at
+/// most twice `limit` after it began, for a reused instance): each request
+/// the instance takes restarts the count.
+async fn wall_watchdog(serial: &std::sync::atomic::AtomicU64, limit: std::time::Duration) {
+    loop {
+        let timed = serial.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(limit).await;
+        if serial.load(std::sync::atomic::Ordering::Relaxed) == timed {
+            return;
+        }
+    }
 }
 
 /// Answers the client, if the guest has not, with an error of ours.

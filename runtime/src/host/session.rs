@@ -292,6 +292,9 @@ pub struct Session {
     pub backend_requests: u32,
     /// CPU and wall time.
     pub clock: ExecClock,
+    /// Bumped each time the instance takes a client request, so that a
+    /// watchdog can tell whether the request it timed is still running.
+    pub request_serial: Arc<std::sync::atomic::AtomicU64>,
     /// Set when the guest asked for reuse (called `next_request`).
     pub reused: u32,
 }
@@ -314,6 +317,7 @@ impl Session {
             downstream: DownstreamState::default(),
             backend_requests: 0,
             clock: ExecClock::default(),
+            request_serial: Arc::default(),
             reused: 0,
         };
         s.accept(first);
@@ -338,6 +342,8 @@ impl Session {
         self.downstream.respond = Some(req.respond);
         self.backend_requests = 0;
         self.clock.restart();
+        self.request_serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (rh, bh)
     }
 
@@ -402,9 +408,11 @@ impl Session {
             ));
         }
         let rx = self.env.wait_for_request();
+        // Under half the wall limit, so that the wall-clock watchdog never
+        // takes an instance that is only waiting for work.
         let timeout = timeout
             .unwrap_or(Duration::from_secs(10))
-            .min(self.env.limits.wall_time);
+            .min(self.env.limits.wall_time / 2);
         Ok(self
             .promises
             .insert(&mut self.handles, RequestPromise { rx, timeout }))

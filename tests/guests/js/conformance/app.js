@@ -148,6 +148,9 @@ async function handle(event) {
       for (let i = 0; i < Number(q.get("n") || 1000); i++) x += i;
       return json({ vcpu: vCpuTime(), x });
     }
+    case "/sleep":
+      await new Promise((resolve) => setTimeout(resolve, Number(q.get("ms") || 5000)));
+      return new Response("woke up\n");
     case "/loop":
       for (;;) {}
     case "/oom": {
