@@ -545,7 +545,12 @@ mod tests {
         clock.tick();
         let before = clock.cpu();
         std::thread::sleep(Duration::from_millis(50));
-        spin(Duration::from_millis(10));
+        // Burn 10 ms of this thread's CPU (not of wall time: on a busy
+        // machine the thread is descheduled, which must not count).
+        let burn_from = thread_cpu_now();
+        while thread_cpu_now() - burn_from < Duration::from_millis(10) {
+            std::hint::black_box(0u64);
+        }
         let grown = clock.cpu() - before;
         assert!(
             grown >= Duration::from_millis(8) && grown < Duration::from_millis(30),
