@@ -68,11 +68,6 @@ impl Body {
         }
     }
 
-    /// True when writes go out to a stream.
-    pub fn is_streaming_out(&self) -> bool {
-        self.sink.is_some()
-    }
-
     /// Reads up to `max` bytes; an empty answer is the end of the body.
     pub async fn read(&mut self, max: usize) -> HostResult<Bytes> {
         loop {

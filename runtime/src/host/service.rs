@@ -84,11 +84,4 @@ impl ServiceEnv {
             }
         }
     }
-
-    /// Instances waiting now.
-    pub fn idle_instances(&self) -> usize {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|tx| !tx.is_closed());
-        idle.len()
-    }
 }

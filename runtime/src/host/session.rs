@@ -295,8 +295,6 @@ pub struct Session {
     /// Bumped each time the instance takes a client request, so that a
     /// watchdog can tell whether the request it timed is still running.
     pub request_serial: Arc<std::sync::atomic::AtomicU64>,
-    /// Set when the guest asked for reuse (called `next_request`).
-    pub reused: u32,
 }
 
 impl Session {
@@ -318,7 +316,6 @@ impl Session {
             backend_requests: 0,
             clock: ExecClock::default(),
             request_serial: Arc::default(),
-            reused: 0,
         };
         s.accept(first);
         s
@@ -422,10 +419,7 @@ impl Session {
     pub async fn next_request_wait(&mut self, handle: u32) -> HostResult<(u32, u32)> {
         let promise = self.promises.take(handle)?;
         match tokio::time::timeout(promise.timeout, promise.rx).await {
-            Ok(Ok(req)) => {
-                self.reused += 1;
-                Ok(self.accept(*req))
-            }
+            Ok(Ok(req)) => Ok(self.accept(*req)),
             _ => Err(HostError::None),
         }
     }

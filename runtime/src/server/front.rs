@@ -7,7 +7,6 @@ use crate::engine::loaded::LoadedService;
 use crate::host::body::{OutgoingBody, boxed};
 use crate::host::downstream::{DownstreamMeta, DownstreamRequest, client_ip};
 use crate::limits::Limits;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
@@ -260,14 +259,6 @@ pub fn error(status: u16, message: &str) -> http::Response<OutgoingBody> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// Collects a small body (admin endpoints, tests).
-pub async fn collect(body: OutgoingBody) -> bytes::Bytes {
-    body.collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
