@@ -11,6 +11,11 @@ mod support;
 use support::*;
 
 async fn conformance() -> (Server, tempfile::TempDir) {
+    let (s, dir, _) = conformance_with_origin().await;
+    (s, dir)
+}
+
+async fn conformance_with_origin() -> (Server, tempfile::TempDir, std::net::SocketAddr) {
     let origin = start_origin().await;
     let dir = tempfile::tempdir().unwrap();
     let manifest = conformance_manifest(dir.path(), origin);
@@ -21,7 +26,7 @@ async fn conformance() -> (Server, tempfile::TempDir) {
         Some(&manifest),
         &["--log-dir", log_dir.to_str().unwrap()],
     );
-    (server, dir)
+    (server, dir, origin)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +68,7 @@ async fn requests_responses_and_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backends_static_dynamic_and_parallel() {
-    let (s, _dir) = conformance().await;
+    let (s, _dir, origin) = conformance_with_origin().await;
     let r = send(s.addr, "POST", "/backend?path=/x", "app.example", &[], "up").await;
     let j = r.json();
     assert_eq!(j["status"], 200, "{}", r.body);
@@ -72,6 +77,8 @@ async fn backends_static_dynamic_and_parallel() {
         "origin saw POST /x host=origin.example x-from-guest=1 body=up"
     );
     assert_eq!(j["headers"]["x-origin"], "yes");
+    assert_eq!(j["ip"], "127.0.0.1", "the origin's address: {j}");
+    assert_eq!(j["port"], origin.port(), "{j}");
 
     let j = get(s.addr, "/gzip").await.json();
     assert_eq!(j["encoding"], serde_json::Value::Null, "{j}");

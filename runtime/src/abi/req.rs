@@ -104,10 +104,12 @@ fn finish_send(
         Ok(resp) => {
             write_detail(m, detail, None)?;
             let (parts, body) = resp.into_parts();
-            let rh = s.new_response(ResponseState {
-                parts,
-                remote_addr: None,
-            });
+            // The connector records the origin's address on the response.
+            let remote_addr = parts
+                .extensions
+                .get::<hyper_util::client::legacy::connect::HttpInfo>()
+                .map(|info| info.remote_addr());
+            let rh = s.new_response(ResponseState { parts, remote_addr });
             let bh = s.new_body(Body::from_stream(body));
             m.u32(resp_out, rh)?;
             m.u32(body_out, bh)

@@ -49,6 +49,8 @@ async function handle(event) {
       const resp = await fetch(upstream, { backend: "origin" });
       return json({
         status: resp.status,
+        ip: resp.ip,
+        port: resp.port,
         headers: Object.fromEntries(resp.headers.entries()),
         body: await resp.text(),
       });
