@@ -48,6 +48,33 @@ impl Default for Limits {
     }
 }
 
+/// A limit that stops a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceLimit {
+    /// Guest CPU time per request.
+    Cpu,
+    /// Wall-clock time per request.
+    Wall,
+}
+
+impl InstanceLimit {
+    /// The metric label (`anywhere_guest_limit_kills_total{kind=...}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            InstanceLimit::Cpu => "cpu",
+            InstanceLimit::Wall => "wall",
+        }
+    }
+
+    /// The limit as the client's error message names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            InstanceLimit::Cpu => "CPU time",
+            InstanceLimit::Wall => "wall-clock time",
+        }
+    }
+}
+
 /// A limit value that does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error("limits.{key}: {message}")]

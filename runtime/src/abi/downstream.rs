@@ -2,178 +2,427 @@
 //! handle, and the reusable-sandbox calls (`next_request`). TLS ends at the
 //! Ingress, so every TLS and fingerprint field is absent (`NONE`).
 
-use super::{hostcall, hostcall_async, split};
-use crate::engine::state::GuestState;
-use crate::host::HostError;
+use super::layout::Mask;
+use super::memory::Mem;
+use super::state::GuestState;
+use super::{Guest, hostcall};
+use crate::host::handles::{PromiseHandle, RequestHandle};
+use crate::host::session::Session;
+use crate::host::{HostError, HostResult};
 use std::time::Duration;
 use wasmtime::Linker;
 
+/// Option bits of `next_request`'s options (witx
+/// `next_request_options_mask`; bit 0 is reserved). The options struct is
+/// one little-endian u64, `timeout_ms`.
+mod next_request_options {
+    /// `timeout_ms` is set.
+    pub const TIMEOUT: u32 = 1 << 1;
+}
+
 pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    const M: &str = "fastly_http_downstream";
+    hostcall!(l, M, next_request(mask, options, out));
+    hostcall!(l, M, async next_request_wait(h, req_out, body_out));
+    hostcall!(l, M, next_request_abandon(h));
+    hostcall!(l, M, downstream_client_ip_addr(req, out, nw));
+    hostcall!(l, M, downstream_server_ip_addr(req, out, nw));
+    hostcall!(l, M, downstream_client_request_id(req, buf, max, nw));
     hostcall!(
         l,
-        "fastly_http_downstream",
-        "next_request",
-        |c, mask, options, out| {
-            let (mut m, st) = split(&mut c)?;
-            let timeout = if mask & 2 != 0 {
-                Some(Duration::from_millis(m.read_u64(options)?))
-            } else {
-                None
-            };
-            let h = st.session.next_request(timeout)?;
-            m.u32(out, h)
-        }
+        M,
+        downstream_original_header_names(req, buf, len, cursor, ending, nw)
     );
-    hostcall_async!(
-        l,
-        "fastly_http_downstream",
-        "next_request_wait",
-        |c, h, req_out, body_out| {
-            let (rh, bh) = c.data_mut().session.next_request_wait(h).await?;
-            let (mut m, _) = split(&mut c)?;
-            m.u32(req_out, rh)?;
-            m.u32(body_out, bh)
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "next_request_abandon",
-        |c, h| { c.data_mut().session.abandon_promise(h) }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_client_ip_addr",
-        |c, req, out, nw| {
-            let (mut m, st) = split(&mut c)?;
-            let ip = st.session.downstream_meta(Some(req))?.client_ip;
-            super::req::write_ip(&mut m, ip, out, nw)
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_server_ip_addr",
-        |c, req, out, nw| {
-            let (mut m, st) = split(&mut c)?;
-            let ip = st.session.downstream_meta(Some(req))?.server_addr.ip();
-            super::req::write_ip(&mut m, ip, out, nw)
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_client_request_id",
-        |c, req, buf, max, nw| {
-            let (mut m, st) = split(&mut c)?;
-            let id = st.session.downstream_meta(Some(req))?.request_id_text();
-            m.out(buf, max, nw, id.as_bytes())
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_original_header_names",
-        |c, req, buf, len, cursor, ending, nw| {
-            let (mut m, st) = split(&mut c)?;
-            let names = st
-                .session
-                .downstream_meta(Some(req))?
-                .original_header_names
-                .clone();
-            m.multi_value(names, buf, len, cursor, ending, nw)
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_original_header_count",
-        |c, req, out| {
-            let (mut m, st) = split(&mut c)?;
-            let n = st
-                .session
-                .downstream_meta(Some(req))?
-                .original_header_names
-                .len();
-            m.u32(out, n as u32)
-        }
-    );
+    hostcall!(l, M, downstream_original_header_count(req, out));
     // Facts that exist only where TLS ends or bot and DDoS detection run.
-    macro_rules! absent {
-        ($($name:literal),*) => {$(
-            hostcall!(l, "fastly_http_downstream", $name, |c, req, _buf, _max, _nw| {
-                c.data().session.downstream_meta(Some(req))?;
-                Err(HostError::None)
-            });
-        )*};
-    }
-    absent!(
-        "downstream_tls_cipher_openssl_name",
-        "downstream_tls_protocol",
-        "downstream_tls_client_hello",
-        "downstream_tls_raw_client_certificate",
-        "downstream_tls_client_servername",
-        "downstream_tls_ja4",
-        "downstream_client_h2_fingerprint",
-        "downstream_client_oh_fingerprint",
-        "downstream_bot_name",
-        "downstream_bot_category",
-        "downstream_compliance_region",
-        "downstream_resvpnproxy_vpn_service_name"
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_tls_ja3_md5",
-        |c, req, _out, _nw| {
-            c.data().session.downstream_meta(Some(req))?;
-            Err(HostError::None)
-        }
-    );
-    macro_rules! flag_false {
-        ($($name:literal),*) => {$(
-            hostcall!(l, "fastly_http_downstream", $name, |c, req, out| {
-                let (mut m, st) = split(&mut c)?;
-                st.session.downstream_meta(Some(req))?;
-                m.u32(out, 0)
-            });
-        )*};
-    }
-    flag_false!(
-        "fastly_key_is_valid",
-        "downstream_client_ddos_detected",
-        "downstream_bot_analyzed",
-        "downstream_bot_detected",
-        "downstream_bot_verified",
-        "downstream_resvpnproxy_is_anonymous",
-        "downstream_resvpnproxy_is_anonymous_vpn",
-        "downstream_resvpnproxy_is_hosting_provider",
-        "downstream_resvpnproxy_is_proxy_over_vpn",
-        "downstream_resvpnproxy_is_public_proxy",
-        "downstream_resvpnproxy_is_relay_proxy",
-        "downstream_resvpnproxy_is_residential_proxy",
-        "downstream_resvpnproxy_is_smart_dns_proxy",
-        "downstream_resvpnproxy_is_tor_exit_node",
-        "downstream_resvpnproxy_is_vpn_datacenter"
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_bot_category_kind",
-        |c, req, _out| {
-            c.data().session.downstream_meta(Some(req))?;
-            Err(HostError::None)
-        }
-    );
-    hostcall!(
-        l,
-        "fastly_http_downstream",
-        "downstream_tls_client_cert_verify_result",
-        |c, req, _out| {
-            c.data().session.downstream_meta(Some(req))?;
-            Err(HostError::None)
-        }
-    );
+    hostcall!(l, M, downstream_tls_cipher_openssl_name(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_protocol(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_client_hello(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_raw_client_certificate(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_client_servername(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_ja4(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_client_h2_fingerprint(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_client_oh_fingerprint(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_bot_name(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_bot_category(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_compliance_region(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_resvpnproxy_vpn_service_name(req, buf, max, nw) => absent_text_of);
+    hostcall!(l, M, downstream_tls_ja3_md5(req, out, nw) => absent_digest_of);
+    hostcall!(l, M, downstream_bot_category_kind(req, out) => absent_word_of);
+    hostcall!(l, M, downstream_tls_client_cert_verify_result(req, out) => absent_word_of);
+    hostcall!(l, M, fastly_key_is_valid(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_client_ddos_detected(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_bot_analyzed(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_bot_detected(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_bot_verified(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_anonymous(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_anonymous_vpn(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_hosting_provider(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_proxy_over_vpn(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_public_proxy(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_relay_proxy(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_residential_proxy(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_smart_dns_proxy(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_tor_exit_node(req, out) => flag_false_of);
+    hostcall!(l, M, downstream_resvpnproxy_is_vpn_datacenter(req, out) => flag_false_of);
     Ok(())
+}
+
+/// `next_request`: registers interest in the next client request (after
+/// the current one has its response); its promise handle goes to `out`.
+fn next_request(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    mask: u32,
+    options: u32,
+    out: u32,
+) -> HostResult<()> {
+    let timeout = if Mask(mask).has(next_request_options::TIMEOUT) {
+        Some(Duration::from_millis(m.read_u64(options)?))
+    } else {
+        None
+    };
+    let h = s.next_request(timeout)?;
+    m.handle(out, h)
+}
+
+/// `next_request_wait`: waits for the promised client request, which
+/// becomes the current one (`NONE` when none came in time).
+async fn next_request_wait(
+    g: &mut impl Guest,
+    h: PromiseHandle,
+    req_out: u32,
+    body_out: u32,
+) -> HostResult<()> {
+    let (rh, bh) = g.session().next_request_wait(h).await?;
+    let (mut m, _) = g.mem_and_session()?;
+    m.handle(req_out, rh)?;
+    m.handle(body_out, bh)
+}
+
+/// `next_request_abandon`: gives up a promise of the next client request.
+fn next_request_abandon(_m: &mut Mem<'_>, s: &mut Session, h: PromiseHandle) -> HostResult<()> {
+    s.take(h).map(drop)
+}
+
+/// `downstream_client_ip_addr`: the client's address.
+fn downstream_client_ip_addr(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    out: u32,
+    nw: u32,
+) -> HostResult<()> {
+    let ip = s.downstream_meta(Some(req))?.client_ip;
+    m.write_ip(ip, out, nw)
+}
+
+/// `downstream_server_ip_addr`: our address on the client's connection.
+fn downstream_server_ip_addr(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    out: u32,
+    nw: u32,
+) -> HostResult<()> {
+    let ip = s.downstream_meta(Some(req))?.server_addr.ip();
+    m.write_ip(ip, out, nw)
+}
+
+/// `downstream_client_request_id`: the request's id, 16 hex digits.
+fn downstream_client_request_id(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    let id = s.downstream_meta(Some(req))?.request_id_text();
+    m.out(buf, max, nw, id.as_bytes())
+}
+
+/// `downstream_original_header_names`: the header names as the client
+/// sent them, in order.
+#[allow(clippy::too_many_arguments)]
+fn downstream_original_header_names(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    buf: u32,
+    len: u32,
+    cursor: u32,
+    ending: u32,
+    nw: u32,
+) -> HostResult<()> {
+    let names = &s.downstream_meta(Some(req))?.original_header_names;
+    m.multi_value(names, buf, len, cursor, ending, nw)
+}
+
+/// `downstream_original_header_count`: how many headers the client sent.
+fn downstream_original_header_count(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    out: u32,
+) -> HostResult<()> {
+    let n = s.downstream_meta(Some(req))?.original_header_names.len();
+    m.u32(out, n as u32)
+}
+
+/// The TLS, fingerprint, bot and compliance texts of client request `req`
+/// (`downstream_tls_protocol` and the like): always `NONE` (`BADF` for a
+/// handle that is not a client request).
+fn absent_text_of(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    _buf: u32,
+    _max: u32,
+    _nw: u32,
+) -> HostResult<()> {
+    s.downstream_meta(Some(req))?;
+    Err(HostError::None)
+}
+
+/// `downstream_tls_ja3_md5` of client request `req`: always `NONE`.
+fn absent_digest_of(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    _out: u32,
+    _nw: u32,
+) -> HostResult<()> {
+    s.downstream_meta(Some(req))?;
+    Err(HostError::None)
+}
+
+/// `downstream_bot_category_kind` and
+/// `downstream_tls_client_cert_verify_result` of client request `req`:
+/// always `NONE`.
+fn absent_word_of(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    _out: u32,
+) -> HostResult<()> {
+    s.downstream_meta(Some(req))?;
+    Err(HostError::None)
+}
+
+/// The yes-or-no facts of client request `req` (`fastly_key_is_valid`,
+/// `downstream_client_ddos_detected`, `downstream_bot_*`,
+/// `downstream_resvpnproxy_is_*`): always 0.
+fn flag_false_of(m: &mut Mem<'_>, s: &mut Session, req: RequestHandle, out: u32) -> HostResult<()> {
+    s.downstream_meta(Some(req))?;
+    m.u32(out, 0)
+}
+
+/// The handle-less TLS and fingerprint texts of the current client request
+/// (`fastly_http_req::downstream_tls_protocol` and the like): always
+/// `NONE`, as TLS ends at the Ingress.
+pub(super) fn absent_text(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    _buf: u32,
+    _max: u32,
+    _nw: u32,
+) -> HostResult<()> {
+    s.downstream_meta(None)?;
+    Err(HostError::None)
+}
+
+/// `fastly_http_req::downstream_tls_ja3_md5` of the current client
+/// request: always `NONE`.
+pub(super) fn absent_digest(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    _out: u32,
+    _nw: u32,
+) -> HostResult<()> {
+    s.downstream_meta(None)?;
+    Err(HostError::None)
+}
+
+/// `fastly_http_req::downstream_tls_client_cert_verify_result` of the
+/// current client request: always `NONE`.
+pub(super) fn absent_word(_m: &mut Mem<'_>, s: &mut Session, _out: u32) -> HostResult<()> {
+    s.downstream_meta(None)?;
+    Err(HostError::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::testing::{OutBuf, TestGuest, next_client_request};
+    use crate::host::handles::BodyHandle;
+
+    /// The current client request's handle.
+    fn client(g: &TestGuest) -> RequestHandle {
+        g.session.downstream_current().unwrap().0
+    }
+
+    /// A promise of the next request, waiting at most `timeout_ms`.
+    fn promise(g: &mut TestGuest, timeout_ms: u64) -> PromiseHandle {
+        drop(g.session.take_responder());
+        let (opts, _) = g.put(&timeout_ms.to_le_bytes());
+        let out = g.alloc(4);
+        g.call(|m, s| next_request(m, s, next_request_options::TIMEOUT, opts, out))
+            .unwrap();
+        PromiseHandle::from(g.u32_at(out))
+    }
+
+    #[test]
+    fn next_request_needs_a_response_first() {
+        let mut g = TestGuest::new();
+        let out = g.alloc(4);
+        let r = g.call(|m, s| next_request(m, s, 0, 0, out));
+        assert!(matches!(r, Err(HostError::Invalid(_))), "{r:?}");
+        drop(g.session.take_responder());
+        g.call(|m, s| next_request(m, s, 0, 0, out)).unwrap();
+        assert!(g.session.contains(PromiseHandle::from(g.u32_at(out))));
+        // With the timeout bit, the options must be in memory.
+        let r = g.call(|m, s| next_request(m, s, next_request_options::TIMEOUT, u32::MAX, out));
+        assert!(matches!(r, Err(HostError::Invalid(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn next_request_wait_makes_the_next_request_current() {
+        let mut g = TestGuest::new();
+        let p = promise(&mut g, 5_000);
+        let (req, _response) = next_client_request("second body");
+        g.session.env().dispatch_to_idle(Box::new(req)).unwrap();
+        let (req_out, body_out) = (g.alloc(4), g.alloc(4));
+        next_request_wait(&mut g, p, req_out, body_out)
+            .await
+            .unwrap();
+        let (rh, bh) = (
+            RequestHandle::from(g.u32_at(req_out)),
+            BodyHandle::from(g.u32_at(body_out)),
+        );
+        assert_eq!(g.session.downstream_current().unwrap(), (rh, bh));
+        assert_eq!(g.read_body(bh).await, b"second body");
+        assert!(!g.session.contains(p));
+    }
+
+    #[tokio::test]
+    async fn next_request_wait_without_a_request_is_none() {
+        let mut g = TestGuest::new();
+        let p = promise(&mut g, 1);
+        let (req_out, body_out) = (g.alloc(4), g.alloc(4));
+        let r = next_request_wait(&mut g, p, req_out, body_out).await;
+        assert!(matches!(r, Err(HostError::None)), "{r:?}");
+        let r = next_request_wait(&mut g, p, req_out, body_out).await;
+        assert!(matches!(r, Err(HostError::BadHandle(_))), "{r:?}");
+    }
+
+    #[test]
+    fn next_request_abandon_closes_the_promise() {
+        let mut g = TestGuest::new();
+        let p = promise(&mut g, 1);
+        g.call(|m, s| next_request_abandon(m, s, p)).unwrap();
+        assert!(!g.session.contains(p));
+        let r = g.call(|m, s| next_request_abandon(m, s, p));
+        assert!(matches!(r, Err(HostError::BadHandle(_))), "{r:?}");
+    }
+
+    #[test]
+    fn downstream_client_ip_addr_is_the_peer() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let (out, nw) = (g.alloc(16), g.alloc(4));
+        g.call(|m, s| downstream_client_ip_addr(m, s, req, out, nw))
+            .unwrap();
+        assert_eq!(g.bytes(out, g.u32_at(nw)), [192, 0, 2, 1]);
+        let r = g.call(|m, s| downstream_client_ip_addr(m, s, RequestHandle::from(999), out, nw));
+        assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
+    }
+
+    #[test]
+    fn downstream_server_ip_addr_is_ours() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let (out, nw) = (g.alloc(16), g.alloc(4));
+        g.call(|m, s| downstream_server_ip_addr(m, s, req, out, nw))
+            .unwrap();
+        assert_eq!(g.bytes(out, g.u32_at(nw)), [127, 0, 0, 1]);
+    }
+
+    #[test]
+    fn downstream_client_request_id_is_16_hex_digits() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let out = OutBuf::new(&mut g, 32);
+        g.call(|m, s| downstream_client_request_id(m, s, req, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"0000000000000abc");
+        let small = OutBuf::new(&mut g, 4);
+        let r = g.call(|m, s| {
+            downstream_client_request_id(m, s, req, small.buf, small.max, small.nwritten)
+        });
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 16 })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn downstream_original_header_names_keep_the_client_spelling() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let out = OutBuf::new(&mut g, 64);
+        let ending = g.alloc(8);
+        g.call(|m, s| {
+            downstream_original_header_names(m, s, req, out.buf, out.max, 0, ending, out.nwritten)
+        })
+        .unwrap();
+        assert_eq!(out.read(&g), b"Host\0X-Test\0");
+        assert_eq!(g.u64_at(ending) as i64, -1);
+    }
+
+    #[test]
+    fn downstream_original_header_count_counts_them() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let out = g.alloc(4);
+        g.call(|m, s| downstream_original_header_count(m, s, req, out))
+            .unwrap();
+        assert_eq!(g.u32_at(out), 2);
+    }
+
+    /// Fixed answers: `absent_text_of`, `absent_digest_of`,
+    /// `absent_word_of` (`NONE`) and `flag_false_of` (0) for a client
+    /// request, `BADF` for any other handle; the handle-less
+    /// `absent_text`, `absent_digest` and `absent_word` (`NONE`).
+    #[test]
+    fn tls_and_detection_facts_are_absent() {
+        let mut g = TestGuest::new();
+        let req = client(&g);
+        let bad = RequestHandle::from(999);
+        let out = OutBuf::new(&mut g, 64);
+        let (b, x, n) = (out.buf, out.max, out.nwritten);
+        let none = [
+            g.call(|m, s| absent_text_of(m, s, req, b, x, n)),
+            g.call(|m, s| absent_digest_of(m, s, req, b, n)),
+            g.call(|m, s| absent_word_of(m, s, req, b)),
+            g.call(|m, s| absent_text(m, s, b, x, n)),
+            g.call(|m, s| absent_digest(m, s, b, n)),
+            g.call(|m, s| absent_word(m, s, b)),
+        ];
+        for r in none {
+            assert!(matches!(r, Err(HostError::None)), "{r:?}");
+        }
+        let badf = [
+            g.call(|m, s| absent_text_of(m, s, bad, b, x, n)),
+            g.call(|m, s| absent_digest_of(m, s, bad, b, n)),
+            g.call(|m, s| absent_word_of(m, s, bad, b)),
+            g.call(|m, s| flag_false_of(m, s, bad, b)),
+        ];
+        for r in badf {
+            assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
+        }
+        g.mem[b as usize] = 7;
+        g.call(|m, s| flag_false_of(m, s, req, b)).unwrap();
+        assert_eq!(g.u32_at(b), 0);
+    }
 }

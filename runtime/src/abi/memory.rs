@@ -54,6 +54,21 @@ impl Mem<'_> {
         self.write(ptr, &v.to_le_bytes())
     }
 
+    /// Writes a handle (a little-endian u32).
+    pub fn handle(&mut self, ptr: u32, h: impl Into<u32>) -> HostResult<()> {
+        self.u32(ptr, h.into())
+    }
+
+    /// Writes an IP address as 4 or 16 octets to `out` and its length to
+    /// `nwritten`.
+    pub fn write_ip(&mut self, ip: std::net::IpAddr, out: u32, nwritten: u32) -> HostResult<()> {
+        let len = match ip {
+            std::net::IpAddr::V4(v4) => self.write(out, &v4.octets()).map(|()| 4),
+            std::net::IpAddr::V6(v6) => self.write(out, &v6.octets()).map(|()| 16),
+        }?;
+        self.u32(nwritten, len)
+    }
+
     /// Writes a little-endian u64.
     pub fn u64(&mut self, ptr: u32, v: u64) -> HostResult<()> {
         self.write(ptr, &v.to_le_bytes())

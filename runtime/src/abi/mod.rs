@@ -13,16 +13,22 @@ mod erl;
 mod geo;
 pub(crate) mod headers;
 mod kv_store;
+pub mod layout;
 mod log;
 pub mod memory;
 mod req;
+mod req_send;
 mod resp;
+pub mod state;
 mod stores;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod unsupported;
 
-use crate::engine::state::GuestState;
+use crate::host::session::Session;
 use crate::host::{HostError, HostResult};
 use memory::Mem;
+use state::GuestState;
 use wasmtime::{Caller, Linker};
 
 /// Converts a host result to the status code the guest sees.
@@ -40,20 +46,39 @@ pub(crate) fn status(r: HostResult<()>) -> i32 {
     }
 }
 
-/// Guest memory and store data, borrowed together.
-pub(crate) fn split<'a>(
-    caller: &'a mut Caller<'_, GuestState>,
-) -> HostResult<(Mem<'a>, &'a mut GuestState)> {
-    let memory = caller
-        .data()
-        .memory
-        .ok_or_else(|| HostError::Other("the module exports no memory".into()))?;
-    let (data, state) = memory.data_and_store_mut(caller);
-    Ok((Mem(data), state))
+/// What a hostcall reaches of its instance: the guest's linear memory and
+/// the session. wasmtime's `Caller` is one; the unit tests' in-memory
+/// guest (`testing::TestGuest`) is another.
+pub trait Guest: Send {
+    /// Guest memory and the session, borrowed together.
+    fn mem_and_session(&mut self) -> HostResult<(Mem<'_>, &mut Session)>;
+    /// The session alone (no memory borrowed, e.g. across an await).
+    fn session(&mut self) -> &mut Session;
 }
 
-/// Maps an argument name to its wasm type: every Fastly hostcall argument
-/// is an i32 (pointers, lengths, handles, flags).
+impl Guest for Caller<'_, GuestState> {
+    fn mem_and_session(&mut self) -> HostResult<(Mem<'_>, &mut Session)> {
+        let memory = self
+            .data()
+            .memory
+            .ok_or_else(|| HostError::Other("the module exports no memory".into()))?;
+        let (data, state) = memory.data_and_store_mut(self);
+        Ok((Mem(data), &mut state.session))
+    }
+
+    fn session(&mut self) -> &mut Session {
+        &mut self.data_mut().session
+    }
+}
+
+/// A hostcall argument: every Fastly hostcall argument is an i32 on the
+/// wire (pointers, lengths, handles, flags); the function's parameter type
+/// says what it is (`u32`, or a handle type).
+pub(crate) fn arg<T: From<u32>>(raw: i32) -> T {
+    T::from(raw as u32)
+}
+
+/// Maps an argument name to its wasm type (for `hostcall!`'s async form).
 macro_rules! i32_of {
     ($x:ident) => {
         i32
@@ -61,37 +86,50 @@ macro_rules! i32_of {
 }
 pub(crate) use i32_of;
 
-/// Registers a synchronous hostcall: `hostcall!(linker, "module", "name",
-/// |caller, a, b| body)`; the body returns `HostResult<()>`.
+/// Links one import to the function of the same name, one line each:
+///
+/// - `hostcall!(l, "module", name(a, b))`: calls `name(&mut mem, session, a, b)`;
+/// - `hostcall!(l, "module", async name(a, b))`: calls `name(&mut guest, a,
+///   b).await`; the time it waits does not count as the guest's CPU time;
+/// - `... => path`: the import `name` is implemented by `path` (a function
+///   shared by several modules).
+///
+/// Each function returns `HostResult<()>`, which becomes the guest's status.
 macro_rules! hostcall {
-    ($linker:expr, $module:literal, $name:literal, |$c:ident $(, $a:ident)*| $body:expr) => {
-        $linker.func_wrap($module, $name, |mut $c: wasmtime::Caller<'_, $crate::engine::state::GuestState> $(, $a: i32)*| -> i32 {
-            $(let $a = $a as u32;)*
-            #[allow(clippy::redundant_closure_call)]
-            let r: $crate::host::HostResult<()> = (|| $body)();
-            let _ = &mut $c;
-            $crate::abi::status(r)
-        })?;
+    ($l:expr, $module:expr, async $name:ident($($a:ident),*)) => {
+        $crate::abi::hostcall!($l, $module, async $name($($a),*) => $name)
+    };
+    ($l:expr, $module:expr, async $name:ident($($a:ident),*) => $f:path) => {
+        $l.func_wrap_async(
+            $module,
+            stringify!($name),
+            |mut c: wasmtime::Caller<'_, $crate::abi::state::GuestState>,
+             ($($a,)*): ($($crate::abi::i32_of!($a),)*)| {
+                Box::new(async move {
+                    $crate::abi::Guest::session(&mut c).clock_mut().wait_begin();
+                    let r = $f(&mut c $(, $crate::abi::arg($a))*).await;
+                    $crate::abi::Guest::session(&mut c).clock_mut().wait_end();
+                    $crate::abi::status(r)
+                })
+            },
+        )?
+    };
+    ($l:expr, $module:expr, $name:ident($($a:ident),*)) => {
+        $crate::abi::hostcall!($l, $module, $name($($a),*) => $name)
+    };
+    ($l:expr, $module:expr, $name:ident($($a:ident),*) => $f:path) => {
+        $l.func_wrap(
+            $module,
+            stringify!($name),
+            |mut c: wasmtime::Caller<'_, $crate::abi::state::GuestState> $(, $a: i32)*| -> i32 {
+                let r = $crate::abi::Guest::mem_and_session(&mut c)
+                    .and_then(|(mut m, s)| $f(&mut m, s $(, $crate::abi::arg($a))*));
+                $crate::abi::status(r)
+            },
+        )?
     };
 }
 pub(crate) use hostcall;
-
-/// Registers a hostcall that may wait (backends, bodies, KV, timers). The
-/// time it waits does not count as the guest's CPU time.
-macro_rules! hostcall_async {
-    ($linker:expr, $module:literal, $name:literal, |$c:ident $(, $a:ident)*| $body:expr) => {
-        $linker.func_wrap_async($module, $name, |mut $c: wasmtime::Caller<'_, $crate::engine::state::GuestState>, ($($a,)*): ($($crate::abi::i32_of!($a),)*)| {
-            Box::new(async move {
-                $(let $a = $a as u32;)*
-                $c.data_mut().session.clock.wait_begin();
-                let r: $crate::host::HostResult<()> = async { $body }.await;
-                $c.data_mut().session.clock.wait_end();
-                $crate::abi::status(r)
-            })
-        })?;
-    };
-}
-pub(crate) use hostcall_async;
 
 /// Adds WASI preview 1 and every implemented Fastly hostcall to `linker`.
 pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {

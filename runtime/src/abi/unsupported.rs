@@ -3,7 +3,7 @@
 //! message naming the import when called. A module never fails to load
 //! because of an import.
 
-use crate::engine::state::GuestState;
+use crate::abi::state::GuestState;
 use wasmtime::{ExternType, Linker, Module, Val, ValType};
 
 /// Defines every import of `module` that `linker` lacks. Returns the

@@ -3,11 +3,12 @@
 //! memory limits, and answer 500 when the guest fails before responding.
 
 use super::loaded::LoadedService;
-use super::state::GuestState;
+use crate::abi::state::GuestState;
 use crate::host::body::OutgoingBody;
 use crate::host::downstream::DownstreamRequest;
 use crate::host::session::Session;
-use crate::server::metrics::Metrics;
+use crate::limits::InstanceLimit;
+use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
@@ -20,10 +21,10 @@ const YIELD_EVERY_TICKS: u32 = 5;
 pub enum Outcome {
     /// `_start` returned (or the guest exited with status 0).
     Completed,
-    /// Stopped by a limit: `cpu` or `wall`.
-    Limit(&'static str),
-    /// The guest trapped; the message says why.
-    Trap(String),
+    /// Stopped by a limit.
+    Limit(InstanceLimit),
+    /// The guest trapped: what kind of trap, and the message.
+    Trap(TrapKind, String),
 }
 
 /// Runs `req` on `service`.
@@ -43,31 +44,59 @@ pub fn dispatch(service: &Arc<LoadedService>, req: DownstreamRequest, metrics: &
             Outcome::Limit(limit) => {
                 metrics
                     .limit_kills
-                    .get_or_create(&Metrics::kind(name, limit))
+                    .get_or_create(&Metrics::kind(name, limit.label()))
                     .inc();
             }
-            Outcome::Trap(message) => {
-                let kind = trap_kind(message);
+            Outcome::Trap(kind, _) => {
                 metrics
                     .traps
-                    .get_or_create(&Metrics::kind(name, kind))
+                    .get_or_create(&Metrics::kind(name, kind.label()))
                     .inc();
             }
         }
     });
 }
 
-fn trap_kind(message: &str) -> &'static str {
-    if message.contains("call stack exhausted") {
-        "stack_overflow"
-    } else if message.contains("out of bounds") {
-        "memory_out_of_bounds"
-    } else if message.contains("unreachable") {
-        "unreachable"
-    } else if message.contains("memory") {
-        "out_of_memory"
-    } else {
-        "other"
+/// Why a guest trapped, as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    /// The wasm call stack overflowed.
+    StackOverflow,
+    /// A load or store outside linear memory.
+    MemoryOutOfBounds,
+    /// `unreachable` (what most languages compile a panic or abort to).
+    Unreachable,
+    /// An allocation larger than the instance may have.
+    OutOfMemory,
+    /// The instance could not be created (e.g. its initial memory exceeds
+    /// the heap limit, or the pool is exhausted).
+    Instantiation,
+    /// Any other trap.
+    Other,
+}
+
+impl TrapKind {
+    /// Classifies an error from running a guest by its wasmtime trap code.
+    pub fn of(error: &wasmtime::Error) -> Self {
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => TrapKind::StackOverflow,
+            Some(wasmtime::Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
+            Some(wasmtime::Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+            Some(wasmtime::Trap::AllocationTooLarge) => TrapKind::OutOfMemory,
+            _ => TrapKind::Other,
+        }
+    }
+
+    /// The metric label (`anywhere_guest_traps_total{kind=...}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            TrapKind::StackOverflow => "stack_overflow",
+            TrapKind::MemoryOutOfBounds => "memory_out_of_bounds",
+            TrapKind::Unreachable => "unreachable",
+            TrapKind::OutOfMemory => "out_of_memory",
+            TrapKind::Instantiation => "instantiation",
+            TrapKind::Other => "other",
+        }
     }
 }
 
@@ -100,20 +129,20 @@ pub async fn run_instance(
     let mut ticks: u32 = 0;
     store.epoch_deadline_callback(move |mut ctx| {
         let st = ctx.data_mut();
-        st.session.clock.tick();
-        if st.session.clock.cpu() > cpu_limit {
-            st.interrupted = Some("cpu");
+        st.session.clock_mut().tick();
+        if st.session.clock().cpu() > cpu_limit {
+            st.interrupted = Some(InstanceLimit::Cpu);
             return Ok(UpdateDeadline::Interrupt);
         }
-        if st.session.clock.wall() > wall_limit {
-            st.interrupted = Some("wall");
+        if st.session.clock().wall() > wall_limit {
+            st.interrupted = Some(InstanceLimit::Wall);
             return Ok(UpdateDeadline::Interrupt);
         }
         // Every few ticks, give the thread back to other requests: a guest
         // that computes must not starve the tasks queued behind it.
         ticks = ticks.wrapping_add(1);
         if ticks.is_multiple_of(YIELD_EVERY_TICKS) {
-            st.session.clock.yield_begin();
+            st.session.clock_mut().yield_begin();
             return Ok(UpdateDeadline::Yield(1));
         }
         Ok(UpdateDeadline::Continue(1))
@@ -124,7 +153,7 @@ pub async fn run_instance(
         Err(e) => {
             let message = format!("instantiation failed: {e:#}");
             fail(&mut store, &env.name, 500, &message);
-            return Outcome::Trap(message);
+            return Outcome::Trap(TrapKind::Instantiation, message);
         }
     };
     metrics
@@ -137,11 +166,11 @@ pub async fn run_instance(
         Err(e) => {
             let message = format!("no _start: {e}");
             fail(&mut store, &env.name, 500, &message);
-            return Outcome::Trap(message);
+            return Outcome::Trap(TrapKind::Other, message);
         }
     };
-    store.data_mut().session.clock.wait_end();
-    let serial = store.data().session.request_serial.clone();
+    store.data_mut().session.clock_mut().wait_end();
+    let serial = store.data().session.request_serial();
     // The epoch callback enforces the wall-clock limit while the guest
     // runs; this watchdog enforces it while the guest waits on the host.
     // Dropping the call future stops the guest where it is.
@@ -150,13 +179,13 @@ pub async fn run_instance(
         () = wall_watchdog(&serial, wall_limit) => None,
     };
     let outcome = match result {
-        None => Outcome::Limit("wall"),
+        None => Outcome::Limit(InstanceLimit::Wall),
         Some(Ok(())) => Outcome::Completed,
         Some(Err(e)) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(exit) if exit.0 == 0 => Outcome::Completed,
             _ => match store.data().interrupted {
                 Some(limit) => Outcome::Limit(limit),
-                None => Outcome::Trap(format!("{e:#}")),
+                None => Outcome::Trap(TrapKind::of(&e), format!("{e:#}")),
             },
         },
     };
@@ -168,12 +197,8 @@ pub async fn run_instance(
             "the program ended without sending a response",
         ),
         Outcome::Limit(limit) => {
-            let what = if *limit == "cpu" {
-                "CPU time"
-            } else {
-                "wall-clock time"
-            };
-            tracing::warn!(service = %env.name, limit, "guest stopped at its {what} limit");
+            let what = limit.describe();
+            tracing::warn!(service = %env.name, limit = limit.label(), "guest stopped at its {what} limit");
             fail(
                 &mut store,
                 &env.name,
@@ -181,7 +206,7 @@ pub async fn run_instance(
                 &format!("the program exceeded its {what} limit"),
             );
         }
-        Outcome::Trap(message) => {
+        Outcome::Trap(_, message) => {
             tracing::warn!(service = %env.name, error = %message, "guest trapped");
             fail(&mut store, &env.name, 500, "the program failed (trap)");
         }
@@ -204,7 +229,7 @@ async fn wall_watchdog(serial: &std::sync::atomic::AtomicU64, limit: std::time::
 
 /// Answers the client, if the guest has not, with an error of ours.
 fn fail(store: &mut Store<GuestState>, service: &str, status: u16, message: &str) {
-    let Some(respond) = store.data_mut().session.downstream.respond.take() else {
+    let Some(respond) = store.data_mut().session.take_responder() else {
         return;
     };
     tracing::debug!(service, status, message, "answering for the guest");

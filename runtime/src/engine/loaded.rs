@@ -3,7 +3,7 @@
 
 use super::Runtime;
 use super::cache::{self, Origin};
-use super::state::GuestState;
+use crate::abi::state::GuestState;
 use crate::host::service::ServiceEnv;
 use std::path::Path;
 use std::sync::Arc;

@@ -7,18 +7,13 @@
 pub mod cache;
 pub mod execute;
 pub mod loaded;
-pub mod state;
 
+use crate::abi::state::GuestState;
+use crate::host::clock::EPOCH_TICK;
 use crate::limits::Limits;
-use state::GuestState;
-use std::time::Duration;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
 };
-
-/// How often the epoch advances; CPU and wall limits are checked at this
-/// granularity.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Space for host frames on a guest's async stack, beyond its wasm stack.
 const HOST_STACK: usize = 2 << 20;

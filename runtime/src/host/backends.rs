@@ -120,7 +120,9 @@ impl Backends {
             return Err(HostError::Invalid(format!("backend {name} already exists")));
         }
         if dynamic.len() >= self.max_dynamic {
-            return Err(HostError::LimitExceeded("dynamic backends per service"));
+            return Err(HostError::LimitExceeded(
+                super::HostLimit::DynamicBackendsPerService,
+            ));
         }
         let backend = Backend::new(config).map_err(HostError::Invalid)?;
         dynamic.insert(name, Arc::new(backend));
@@ -305,4 +307,89 @@ fn classify(e: &hyper_util::client::legacy::Error) -> SendError {
         tag = SendErrorTag::HttpIncompleteResponse;
     }
     SendError { tag, message: text }
+}
+
+/// What a program asks for when it registers a backend at run time: each
+/// setting it left out keeps Fastly's default.
+#[derive(Debug, Clone, Default)]
+pub struct DynamicBackendSpec {
+    /// `host[:port]` to connect to.
+    pub target: String,
+    /// Connect with TLS.
+    pub use_tls: bool,
+    /// Host header to send instead of the request's.
+    pub override_host: Option<String>,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Time to the first byte of the response.
+    pub first_byte_timeout: Option<Duration>,
+    /// Time between bytes of the response.
+    pub between_bytes_timeout: Option<Duration>,
+    /// Lowest TLS version (12 or 13).
+    pub tls_min_version: Option<u8>,
+    /// Highest TLS version.
+    pub tls_max_version: Option<u8>,
+    /// Name the certificate must have.
+    pub cert_host: Option<String>,
+    /// CA certificate (PEM) to trust instead of the web's roots.
+    pub ca_certificate: Option<String>,
+    /// Name to send in SNI; also the certificate's name when `cert_host`
+    /// is not given.
+    pub sni_host: Option<String>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub client_certificate: Option<(String, String)>,
+    /// The backend speaks gRPC (HTTP/2 only).
+    pub grpc: bool,
+}
+
+impl DynamicBackendSpec {
+    /// The backend's settings.
+    pub fn into_config(self) -> HostResult<BackendConfig> {
+        let scheme = if self.use_tls { "https" } else { "http" };
+        let url = crate::config::parse_backend_url(&format!("{scheme}://{}", self.target))
+            .map_err(HostError::Invalid)?;
+        let mut b = BackendConfig::new(url);
+        b.dynamic = true;
+        b.override_host = self.override_host;
+        if let Some(t) = self.connect_timeout {
+            b.connect_timeout = t;
+        }
+        if let Some(t) = self.first_byte_timeout {
+            b.first_byte_timeout = t;
+        }
+        if let Some(t) = self.between_bytes_timeout {
+            b.between_bytes_timeout = t;
+        }
+        b.tls.min_version = self.tls_min_version;
+        b.tls.max_version = self.tls_max_version;
+        b.tls.cert_host = self.cert_host.or(self.sni_host);
+        if let Some(ca) = self.ca_certificate {
+            b.tls.ca_certificates = vec![ca];
+        }
+        b.tls.client_certificate = self.client_certificate;
+        b.grpc = self.grpc;
+        Ok(b)
+    }
+}
+
+/// Sends `request` to `backend`; with `gunzip`, a gzip-encoded response
+/// comes back decompressed, without its Content-Encoding and
+/// Content-Length (`auto_decompress_response_set`).
+pub async fn send_to(
+    backend: &Backend,
+    request: http::Request<OutgoingBody>,
+    gunzip: bool,
+) -> Result<http::Response<StreamBody>, SendError> {
+    let resp = backend.send(request).await?;
+    let gzipped = resp
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !(gunzip && gzipped) {
+        return Ok(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(http::header::CONTENT_ENCODING);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Ok(http::Response::from_parts(parts, super::body::gunzip(body)))
 }

@@ -5,11 +5,13 @@
 
 pub mod backends;
 pub mod body;
+pub mod clock;
 pub mod downstream;
 pub mod erl;
 pub mod handles;
 pub mod kv;
 pub mod logs;
+pub mod send;
 pub mod service;
 pub mod session;
 
@@ -38,7 +40,7 @@ pub enum HostError {
     Unsupported(&'static str),
     /// A limit was reached (`LIMITEXCEEDED`).
     #[error("limit exceeded: {0}")]
-    LimitExceeded(&'static str),
+    LimitExceeded(HostLimit),
     /// Not ready yet; ask again (`AGAIN`).
     #[error("not ready")]
     Again,
@@ -70,6 +72,18 @@ impl HostError {
         };
         s.code
     }
+}
+
+/// A per-execution or per-service limit of the host (as opposed to the
+/// guest's CPU, wall-clock and memory limits, which stop the instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostLimit {
+    /// `limits.backendRequests`: backend requests of one execution.
+    #[error("backend requests per execution")]
+    BackendRequestsPerExecution,
+    /// Dynamic backends one service version may register.
+    #[error("dynamic backends per service")]
+    DynamicBackendsPerService,
 }
 
 /// Result of a host operation.

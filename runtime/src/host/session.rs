@@ -4,18 +4,23 @@
 
 use super::backends::SendError;
 use super::body::{Body, StreamBody};
+use super::clock::ExecClock;
 use super::downstream::{DownstreamMeta, DownstreamRequest, DownstreamResponse};
-use super::handles::{HandleCounter, Table};
+use super::handles::{
+    AsyncItemHandle, BodyHandle, Handle, HandleCounter, KvOpHandle, PendingRequestHandle,
+    PromiseHandle, RequestHandle, ResponseHandle, SecretHandle, StoreHandle, Table,
+};
 use super::kv::{KvError, KvListPage, KvValue};
 use super::service::ServiceEnv;
-use super::{HostError, HostResult};
+use super::{HostError, HostLimit, HostResult};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -116,134 +121,6 @@ pub enum OpenStore {
     Acl(String),
 }
 
-/// The current thread's CPU time.
-fn thread_cpu_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID
-    // is supported on every Linux this runs on; on failure `ts` stays zero.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// The guest's CPU time and the request's wall-clock time.
-///
-/// CPU time is summed over the slices in which the guest runs on one
-/// thread: from the start of `_start` (or the end of a hostcall that
-/// waited) to the next wait or yield. A short slice is timed with the
-/// monotonic clock (a vDSO call). A slice that lasts into an epoch tick,
-/// the only kind that can approach a limit, switches to the thread's CPU
-/// clock, so that time the thread spends descheduled on a busy machine is
-/// not counted against the guest; that clock is a real system call, too
-/// dear for every hostcall. After a yield the guest resumes on a thread we
-/// do not see until the next tick; that gap (at most one tick) counts as a
-/// whole tick.
-#[derive(Debug, Clone)]
-pub struct ExecClock {
-    started: Instant,
-    cpu: Duration,
-    slice: Option<Slice>,
-    yielded: bool,
-}
-
-/// A running slice: when it began, and once a tick has seen it, the
-/// thread's CPU clock at that tick and the time the slice had run before.
-#[derive(Debug, Clone, Copy)]
-struct Slice {
-    began: Instant,
-    thread_clock: Option<(Duration, Duration)>,
-}
-
-impl Slice {
-    fn elapsed(&self) -> Duration {
-        match self.thread_clock {
-            None => self.began.elapsed(),
-            Some((at, before)) => before + thread_cpu_now().saturating_sub(at),
-        }
-    }
-}
-
-impl Default for ExecClock {
-    fn default() -> Self {
-        ExecClock {
-            started: Instant::now(),
-            cpu: Duration::ZERO,
-            slice: None,
-            yielded: false,
-        }
-    }
-}
-
-impl ExecClock {
-    /// Restarts the clock (a reused instance took a new request); the
-    /// guest is running.
-    pub fn restart(&mut self) {
-        *self = ExecClock::default();
-        self.wait_end();
-    }
-
-    /// Closes the running slice, if any.
-    fn close_slice(&mut self) {
-        if let Some(slice) = self.slice.take() {
-            self.cpu += slice.elapsed();
-        } else if std::mem::take(&mut self.yielded) {
-            self.cpu += crate::engine::EPOCH_TICK;
-        }
-    }
-
-    /// The guest starts waiting on the host.
-    pub fn wait_begin(&mut self) {
-        self.close_slice();
-    }
-
-    /// The guest runs again (on the current thread).
-    pub fn wait_end(&mut self) {
-        self.yielded = false;
-        self.slice = Some(Slice {
-            began: Instant::now(),
-            thread_clock: None,
-        });
-    }
-
-    /// The guest yields its thread to other tasks (epoch callback).
-    pub fn yield_begin(&mut self) {
-        self.close_slice();
-        self.yielded = true;
-    }
-
-    /// An epoch tick while the guest runs (on the thread it runs on now):
-    /// after a yield, start a new slice; a slice seen by its first tick
-    /// switches to the thread's CPU clock.
-    pub fn tick(&mut self) {
-        if self.slice.is_none() {
-            self.close_slice();
-            self.wait_end();
-        }
-        if let Some(slice) = self.slice.as_mut()
-            && slice.thread_clock.is_none()
-        {
-            slice.thread_clock = Some((thread_cpu_now(), slice.began.elapsed()));
-        }
-    }
-
-    /// Wall time of the current request.
-    pub fn wall(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// Guest CPU time of the current request. Call it on the thread the
-    /// guest runs on (hostcalls, the epoch callback).
-    pub fn cpu(&self) -> Duration {
-        self.cpu + self.slice.map_or(Duration::ZERO, |s| s.elapsed())
-    }
-}
-
 /// A wait for the next client request (reusable sandboxes).
 #[derive(Debug)]
 pub struct RequestPromise {
@@ -251,50 +128,78 @@ pub struct RequestPromise {
     timeout: Duration,
 }
 
+/// A secret's plaintext, taken from a secret store.
+#[derive(Debug, Clone)]
+pub struct Secret(pub Vec<u8>);
+
+/// The kinds of object a session holds: each handle type names its object
+/// type and its table, so that `Session::get` and friends are typed by the
+/// handle they are given.
+pub trait Owned: Handle + 'static {
+    /// What the handle refers to.
+    type Object;
+    #[doc(hidden)]
+    fn table(tables: &Tables) -> &Table<Self, Self::Object>;
+    #[doc(hidden)]
+    fn table_mut(tables: &mut Tables) -> &mut Table<Self, Self::Object>;
+}
+
+macro_rules! tables {
+    ($($field:ident: $handle:ty => $object:ty),* $(,)?) => {
+        /// Every object a session holds, by kind.
+        #[derive(Debug, Default)]
+        pub struct Tables {
+            $($field: Table<$handle, $object>,)*
+        }
+        $(impl Owned for $handle {
+            type Object = $object;
+            fn table(tables: &Tables) -> &Table<Self, $object> {
+                &tables.$field
+            }
+            fn table_mut(tables: &mut Tables) -> &mut Table<Self, $object> {
+                &mut tables.$field
+            }
+        })*
+    };
+}
+
+tables! {
+    requests: RequestHandle => RequestState,
+    responses: ResponseHandle => ResponseState,
+    bodies: BodyHandle => Body,
+    pending: PendingRequestHandle => PendingRequest,
+    stores: StoreHandle => OpenStore,
+    secrets: SecretHandle => Secret,
+    kv_ops: KvOpHandle => KvOp,
+    promises: PromiseHandle => RequestPromise,
+}
+
 /// The client side of the session.
 #[derive(Debug, Default)]
-pub struct DownstreamState {
+struct DownstreamState {
     /// Handles of the current client request and its body.
-    pub current: Option<(u32, u32)>,
+    current: Option<(RequestHandle, BodyHandle)>,
     /// Facts about each client request, by request handle.
-    pub meta: HashMap<u32, DownstreamMeta>,
+    meta: HashMap<RequestHandle, DownstreamMeta>,
     /// Where the current response goes.
-    pub respond: Option<oneshot::Sender<DownstreamResponse>>,
+    respond: Option<oneshot::Sender<DownstreamResponse>>,
 }
 
 /// Everything one instance holds.
 #[derive(Debug)]
 pub struct Session {
-    /// Shared by all instances of the service version.
-    pub env: Arc<ServiceEnv>,
+    env: Arc<ServiceEnv>,
     handles: HandleCounter,
-    /// Request handles.
-    pub requests: Table<RequestState>,
-    /// Response handles.
-    pub responses: Table<ResponseState>,
-    /// Body handles.
-    pub bodies: Table<Body>,
-    /// Pending backend requests.
-    pub pending: Table<PendingRequest>,
-    /// Open stores and ACLs.
-    pub stores: Table<OpenStore>,
-    /// Secret handles.
-    pub secrets: Table<Vec<u8>>,
-    /// KV operations.
-    pub kv_ops: Table<KvOp>,
-    /// Request promises.
-    pub promises: Table<RequestPromise>,
+    tables: Tables,
     /// Log endpoint names; the handle is the index.
-    pub log_endpoints: Vec<String>,
-    /// The client request.
-    pub downstream: DownstreamState,
-    /// Backend requests made by this execution.
-    pub backend_requests: u32,
-    /// CPU and wall time.
-    pub clock: ExecClock,
+    log_endpoints: Vec<String>,
+    downstream: DownstreamState,
+    /// Backend requests made by the current execution.
+    backend_requests: u32,
+    clock: ExecClock,
     /// Bumped each time the instance takes a client request, so that a
     /// watchdog can tell whether the request it timed is still running.
-    pub request_serial: Arc<std::sync::atomic::AtomicU64>,
+    request_serial: Arc<AtomicU64>,
 }
 
 impl Session {
@@ -303,14 +208,7 @@ impl Session {
         let mut s = Session {
             env,
             handles: HandleCounter::default(),
-            requests: Table::default(),
-            responses: Table::default(),
-            bodies: Table::default(),
-            pending: Table::default(),
-            stores: Table::default(),
-            secrets: Table::default(),
-            kv_ops: Table::default(),
-            promises: Table::default(),
+            tables: Tables::default(),
             log_endpoints: Vec::new(),
             downstream: DownstreamState::default(),
             backend_requests: 0,
@@ -322,83 +220,133 @@ impl Session {
     }
 
     /// Makes `req` the current client request.
-    fn accept(&mut self, req: DownstreamRequest) -> (u32, u32) {
+    fn accept(&mut self, req: DownstreamRequest) -> (RequestHandle, BodyHandle) {
         let (parts, body) = req.request.into_parts();
-        let rh = self.requests.insert(
-            &mut self.handles,
-            RequestState {
-                parts,
-                auto_decompress_gzip: false,
-            },
-        );
-        let bh = self
-            .bodies
-            .insert(&mut self.handles, Body::from_stream(body));
+        let rh = self.insert(RequestState {
+            parts,
+            auto_decompress_gzip: false,
+        });
+        let bh = self.insert(Body::from_stream(body));
         self.downstream.meta.insert(rh, req.meta);
         self.downstream.current = Some((rh, bh));
         self.downstream.respond = Some(req.respond);
         self.backend_requests = 0;
         self.clock.restart();
-        self.request_serial
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.request_serial.fetch_add(1, Ordering::Relaxed);
         (rh, bh)
     }
 
-    /// A new handle for `value` in `table`.
-    pub fn new_request(&mut self, value: RequestState) -> u32 {
-        self.requests.insert(&mut self.handles, value)
+    /// The service version this instance runs.
+    pub fn env(&self) -> &Arc<ServiceEnv> {
+        &self.env
     }
 
-    /// A new response handle.
-    pub fn new_response(&mut self, value: ResponseState) -> u32 {
-        self.responses.insert(&mut self.handles, value)
+    /// The guest's CPU and wall clock.
+    pub fn clock(&self) -> &ExecClock {
+        &self.clock
     }
 
-    /// A new body handle.
-    pub fn new_body(&mut self, value: Body) -> u32 {
-        self.bodies.insert(&mut self.handles, value)
+    /// The guest's clock, to mark waits, yields and ticks.
+    pub fn clock_mut(&mut self) -> &mut ExecClock {
+        &mut self.clock
     }
 
-    /// A new pending-request handle.
-    pub fn new_pending(&mut self, value: PendingRequest) -> u32 {
-        self.pending.insert(&mut self.handles, value)
+    /// Counts client requests taken; a watchdog compares it over time.
+    pub fn request_serial(&self) -> Arc<AtomicU64> {
+        self.request_serial.clone()
     }
 
-    /// A new store handle.
-    pub fn new_store(&mut self, value: OpenStore) -> u32 {
-        self.stores.insert(&mut self.handles, value)
+    /// Stores `object` under a new handle of its kind.
+    pub fn insert<H: Owned>(&mut self, object: H::Object) -> H {
+        H::table_mut(&mut self.tables).insert(&mut self.handles, object)
     }
 
-    /// A new secret handle.
-    pub fn new_secret(&mut self, value: Vec<u8>) -> u32 {
-        self.secrets.insert(&mut self.handles, value)
+    /// Stores `object` again under `handle`, given out before.
+    pub fn put<H: Owned>(&mut self, handle: H, object: H::Object) {
+        H::table_mut(&mut self.tables).put(handle, object);
     }
 
-    /// A new KV operation handle.
-    pub fn new_kv_op(&mut self, value: KvOp) -> u32 {
-        self.kv_ops.insert(&mut self.handles, value)
+    /// The object behind `handle`, or `BADF`.
+    pub fn get<H: Owned>(&self, handle: H) -> HostResult<&H::Object> {
+        H::table(&self.tables).get(handle)
+    }
+
+    /// The object behind `handle`, mutably, or `BADF`.
+    pub fn get_mut<H: Owned>(&mut self, handle: H) -> HostResult<&mut H::Object> {
+        H::table_mut(&mut self.tables).get_mut(handle)
+    }
+
+    /// Takes the object out (the handle is closed), or `BADF`.
+    pub fn take<H: Owned>(&mut self, handle: H) -> HostResult<H::Object> {
+        H::table_mut(&mut self.tables).take(handle)
+    }
+
+    /// True when `handle` is live.
+    pub fn contains<H: Owned>(&self, handle: H) -> bool {
+        H::table(&self.tables).contains(handle)
+    }
+
+    /// The current client request and its body.
+    pub fn downstream_current(&self) -> HostResult<(RequestHandle, BodyHandle)> {
+        self.downstream.current.ok_or(HostError::None)
+    }
+
+    /// True once the current client request has its response.
+    pub fn responded(&self) -> bool {
+        self.downstream.respond.is_none()
+    }
+
+    /// Takes the channel the current response goes to; `None` once a
+    /// response was sent.
+    pub fn take_responder(&mut self) -> Option<oneshot::Sender<DownstreamResponse>> {
+        self.downstream.respond.take()
+    }
+
+    /// The handle of log endpoint `name`, opened on first use.
+    pub fn log_endpoint(&mut self, name: &str) -> u32 {
+        let index = match self.log_endpoints.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.log_endpoints.push(name.to_owned());
+                self.log_endpoints.len() - 1
+            }
+        };
+        index as u32
+    }
+
+    /// The name of log endpoint `handle`.
+    pub fn log_endpoint_name(&self, handle: u32) -> HostResult<&str> {
+        self.log_endpoints
+            .get(handle as usize)
+            .map(String::as_str)
+            .ok_or(HostError::BadHandle(handle))
     }
 
     /// The metadata of client request `req` (or of the current one).
-    pub fn downstream_meta(&self, req: Option<u32>) -> HostResult<&DownstreamMeta> {
+    pub fn downstream_meta(&self, req: Option<RequestHandle>) -> HostResult<&DownstreamMeta> {
         let h = match req {
             Some(h) => h,
-            None => self.downstream.current.ok_or(HostError::None)?.0,
+            None => self.downstream_current()?.0,
         };
-        self.downstream.meta.get(&h).ok_or(HostError::BadHandle(h))
+        self.downstream
+            .meta
+            .get(&h)
+            .ok_or(HostError::BadHandle(h.into()))
     }
 
     /// Counts a backend request against the per-execution limit.
     pub fn count_backend_request(&mut self) -> HostResult<()> {
         if self.backend_requests >= self.env.limits.backend_requests {
-            return Err(HostError::LimitExceeded("backend requests per execution"));
+            return Err(HostError::LimitExceeded(
+                HostLimit::BackendRequestsPerExecution,
+            ));
         }
         self.backend_requests += 1;
         Ok(())
     }
 
     /// Registers interest in the next client request.
-    pub fn next_request(&mut self, timeout: Option<Duration>) -> HostResult<u32> {
+    pub fn next_request(&mut self, timeout: Option<Duration>) -> HostResult<PromiseHandle> {
         if self.downstream.respond.is_some() {
             return Err(HostError::Invalid(
                 "respond to the current request before asking for the next".into(),
@@ -410,31 +358,32 @@ impl Session {
         let timeout = timeout
             .unwrap_or(Duration::from_secs(10))
             .min(self.env.limits.wall_time / 2);
-        Ok(self
-            .promises
-            .insert(&mut self.handles, RequestPromise { rx, timeout }))
+        Ok(self.insert(RequestPromise { rx, timeout }))
     }
 
     /// Waits for the request promised by `handle`; `NONE` when none came.
-    pub async fn next_request_wait(&mut self, handle: u32) -> HostResult<(u32, u32)> {
-        let promise = self.promises.take(handle)?;
+    pub async fn next_request_wait(
+        &mut self,
+        handle: PromiseHandle,
+    ) -> HostResult<(RequestHandle, BodyHandle)> {
+        let promise = self.take(handle)?;
         match tokio::time::timeout(promise.timeout, promise.rx).await {
             Ok(Ok(req)) => Ok(self.accept(*req)),
             _ => Err(HostError::None),
         }
     }
 
-    /// Gives up a request promise.
-    pub fn abandon_promise(&mut self, handle: u32) -> HostResult<()> {
-        self.promises.take(handle).map(drop)
-    }
-
-    /// Polls whether async item `handle` is ready.
-    pub fn poll_item(&mut self, handle: u32, cx: &mut Context<'_>) -> Poll<HostResult<()>> {
-        if let Ok(body) = self.bodies.get_mut(handle) {
+    /// Polls whether async item `item` is ready.
+    pub fn poll_item(
+        &mut self,
+        item: AsyncItemHandle,
+        cx: &mut Context<'_>,
+    ) -> Poll<HostResult<()>> {
+        let n = u32::from(item);
+        if let Ok(body) = self.get_mut(BodyHandle::from(n)) {
             return body.poll_ready(cx);
         }
-        if let Ok(p) = self.pending.get_mut(handle) {
+        if let Ok(p) = self.get_mut(PendingRequestHandle::from(n)) {
             if let PendingRequest::Running(task) = p {
                 let Poll::Ready(done) = Pin::new(task).poll(cx) else {
                     return Poll::Pending;
@@ -448,7 +397,7 @@ impl Session {
             }
             return Poll::Ready(Ok(()));
         }
-        if let Ok(op) = self.kv_ops.get_mut(handle) {
+        if let Ok(op) = self.get_mut(KvOpHandle::from(n)) {
             if let KvOp::Running(task) = op {
                 let Poll::Ready(done) = Pin::new(task).poll(cx) else {
                     return Poll::Pending;
@@ -457,20 +406,20 @@ impl Session {
             }
             return Poll::Ready(Ok(()));
         }
-        if self.promises.contains(handle) {
+        if self.contains(PromiseHandle::from(n)) {
             return Poll::Pending;
         }
-        Poll::Ready(Err(HostError::BadHandle(handle)))
+        Poll::Ready(Err(HostError::BadHandle(n)))
     }
 
-    /// Waits for one of `handles`; `None` on timeout.
+    /// Waits for one of `items`; `None` on timeout.
     pub async fn select(
         &mut self,
-        handles: &[u32],
+        items: &[AsyncItemHandle],
         timeout: Option<Duration>,
     ) -> HostResult<Option<usize>> {
         let ready = std::future::poll_fn(|cx| {
-            for (i, h) in handles.iter().enumerate() {
+            for (i, h) in items.iter().enumerate() {
                 match self.poll_item(*h, cx) {
                     Poll::Ready(Ok(())) => return Poll::Ready(Ok(i)),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -489,76 +438,22 @@ impl Session {
     }
 
     /// Waits for a pending backend request to finish and takes its outcome.
-    pub async fn wait_pending(&mut self, handle: u32) -> HostResult<SendOutcome> {
-        std::future::poll_fn(|cx| self.poll_item(handle, cx)).await?;
-        match self.pending.take(handle)? {
+    pub async fn wait_pending(&mut self, handle: PendingRequestHandle) -> HostResult<SendOutcome> {
+        let item = AsyncItemHandle::from(u32::from(handle));
+        std::future::poll_fn(|cx| self.poll_item(item, cx)).await?;
+        match self.take(handle)? {
             PendingRequest::Done(outcome) => Ok(outcome),
             PendingRequest::Running(_) => Err(HostError::Again),
         }
     }
 
     /// Waits for a KV operation to finish and takes its outcome.
-    pub async fn wait_kv(&mut self, handle: u32) -> HostResult<KvOutcome> {
-        std::future::poll_fn(|cx| self.poll_item(handle, cx)).await?;
-        match self.kv_ops.take(handle)? {
+    pub async fn wait_kv(&mut self, handle: KvOpHandle) -> HostResult<KvOutcome> {
+        let item = AsyncItemHandle::from(u32::from(handle));
+        std::future::poll_fn(|cx| self.poll_item(item, cx)).await?;
+        match self.take(handle)? {
             KvOp::Done(outcome) => Ok(outcome),
             KvOp::Running(_) => Err(HostError::Again),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spin(d: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < d {
-            std::hint::black_box(0u64);
-        }
-    }
-
-    #[test]
-    fn cpu_clock_counts_running_not_waiting() {
-        let mut clock = ExecClock::default();
-        clock.restart();
-        spin(Duration::from_millis(30));
-        clock.wait_begin();
-        std::thread::sleep(Duration::from_millis(60));
-        clock.wait_end();
-        spin(Duration::from_millis(10));
-        let cpu = clock.cpu();
-        assert!(cpu >= Duration::from_millis(35), "{cpu:?}");
-        assert!(
-            cpu < Duration::from_millis(65),
-            "waiting was counted: {cpu:?}"
-        );
-        assert!(clock.wall() >= Duration::from_millis(100));
-        // A long slice seen by a tick is timed by the thread's CPU clock:
-        // sleeping inside it (the thread descheduled) does not count.
-        clock.tick();
-        let before = clock.cpu();
-        std::thread::sleep(Duration::from_millis(50));
-        // Burn 10 ms of this thread's CPU (not of wall time: on a busy
-        // machine the thread is descheduled, which must not count).
-        let burn_from = thread_cpu_now();
-        while thread_cpu_now() - burn_from < Duration::from_millis(10) {
-            std::hint::black_box(0u64);
-        }
-        let grown = clock.cpu() - before;
-        assert!(
-            grown >= Duration::from_millis(8) && grown < Duration::from_millis(30),
-            "{grown:?}"
-        );
-        let cpu = clock.cpu();
-        clock.yield_begin();
-        std::thread::sleep(Duration::from_millis(20));
-        clock.tick();
-        let after = clock.cpu();
-        assert!(
-            after - cpu <= Duration::from_millis(5),
-            "a yield counts one tick, not the wait: {:?}",
-            after - cpu
-        );
     }
 }

@@ -2,8 +2,8 @@
 //! service is compiled) and `/metrics` (Prometheus text).
 
 use super::front::error;
-use super::metrics::Metrics;
 use crate::host::body::OutgoingBody;
+use crate::metrics::Metrics;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use tokio::net::TcpListener;

@@ -1,12 +1,12 @@
 //! The client-facing HTTP server: limits (concurrency, header and body
 //! size, header timeout), routing by Host, and graceful shutdown.
 
-use super::metrics::Metrics;
 use crate::engine::execute::dispatch;
 use crate::engine::loaded::LoadedService;
 use crate::host::body::{OutgoingBody, boxed};
 use crate::host::downstream::{DownstreamMeta, DownstreamRequest, client_ip};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
@@ -120,7 +120,7 @@ impl Front {
         let status = resp.status().as_u16();
         self.metrics
             .requests
-            .get_or_create(&super::metrics::StatusLabels {
+            .get_or_create(&crate::metrics::StatusLabels {
                 service: service_name.clone(),
                 status,
             })

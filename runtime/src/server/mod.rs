@@ -3,4 +3,3 @@
 
 pub mod admin;
 pub mod front;
-pub mod metrics;

@@ -1,6 +1,7 @@
 //! The data a wasmtime `Store` carries for one instance.
 
 use crate::host::session::Session;
+use crate::limits::InstanceLimit;
 use wasmtime::{Memory, StoreLimits};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -15,5 +16,5 @@ pub struct GuestState {
     /// The guest's exported memory, set after instantiation.
     pub memory: Option<Memory>,
     /// Why the epoch callback stopped the guest, for the error answer.
-    pub interrupted: Option<&'static str>,
+    pub interrupted: Option<InstanceLimit>,
 }

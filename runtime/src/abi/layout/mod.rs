@@ -1,0 +1,56 @@
+//! The guest's structs, described once: each is a `#[repr(C)]` type with
+//! little-endian fields (wasm is little-endian whatever the host is), read
+//! out of guest memory by [`Mem::read_struct`] with a bounds check. The
+//! field names follow Fastly's witx definitions, as the SDKs (crate
+//! fastly-sys, npm @fastly/js-compute) lay them out. A struct's option mask
+//! says which fields the guest set; its bits are named constants beside
+//! the struct.
+
+pub mod backend;
+pub mod kv;
+
+use super::memory::Mem;
+use crate::host::{HostError, HostResult};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+/// A `(pointer, length)` pair inside a guest struct.
+#[derive(Debug, Clone, Copy, FromBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct GuestSlice {
+    /// Where the bytes are.
+    pub ptr: U32,
+    /// How many.
+    pub len: U32,
+}
+
+impl Mem<'_> {
+    /// The guest struct `T` at `ptr`.
+    pub fn read_struct<T: FromBytes>(&self, ptr: u32) -> HostResult<T> {
+        let bytes = self.bytes(ptr, size_of::<T>() as u32)?;
+        T::read_from_bytes(bytes)
+            .map_err(|_| HostError::Invalid(format!("guest struct at {ptr} is malformed")))
+    }
+
+    /// The bytes a [`GuestSlice`] points to.
+    pub fn slice(&self, s: GuestSlice) -> HostResult<&[u8]> {
+        self.bytes(s.ptr.get(), s.len.get())
+    }
+
+    /// The text a [`GuestSlice`] points to (invalid UTF-8 replaced, as the
+    /// field is only ever compared or sent on).
+    pub fn lossy_text(&self, s: GuestSlice) -> HostResult<String> {
+        Ok(String::from_utf8_lossy(self.slice(s)?).into_owned())
+    }
+}
+
+/// An option mask: `has(bit)` is true when the guest set that option.
+#[derive(Debug, Clone, Copy)]
+pub struct Mask(pub u32);
+
+impl Mask {
+    /// True when `bit` is set.
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+}
