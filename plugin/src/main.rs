@@ -37,15 +37,10 @@ enum Command {
     Version,
 }
 
+/// Values as `helm install` takes them, shared by `validate` and `render`.
 #[derive(clap::Args)]
-struct RenderArgs {
-    /// The GitOps controller.
-    #[arg(long, value_enum)]
-    gitops: GitOpsArg,
-    /// The cloud the cluster runs in.
-    #[arg(long, value_enum)]
-    provider: ProviderArg,
-    /// A values file (repeatable; later files win).
+struct ValuesArgs {
+    /// A values file (repeatable; later files win; `-` reads standard input).
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     values: Vec<PathBuf>,
     /// Set a value as `helm --set` does (repeatable).
@@ -54,6 +49,34 @@ struct RenderArgs {
     /// Set a string value as `helm --set-string` does (repeatable).
     #[arg(long = "set-string", value_name = "KEY=VALUE")]
     set_string: Vec<String>,
+}
+
+impl ValuesArgs {
+    /// What to validate: these values over the defaults of `chart` (`None`:
+    /// the chart built in).
+    fn into_request(self, chart: Option<PathBuf>) -> ValidateRequest {
+        ValidateRequest {
+            files: self.values,
+            sets: self.set,
+            set_strings: self.set_string,
+            chart,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+// `render --help` never mentioned `-` for standard input (though it works):
+// keep its text word for word.
+#[command(mut_arg("values", |a| a.help("A values file (repeatable; later files win)")))]
+struct RenderArgs {
+    /// The GitOps controller.
+    #[arg(long, value_enum)]
+    gitops: GitOpsArg,
+    /// The cloud the cluster runs in.
+    #[arg(long, value_enum)]
+    provider: ProviderArg,
+    #[command(flatten)]
+    inputs: ValuesArgs,
     /// The chart in an OCI registry.
     #[arg(
         long,
@@ -132,15 +155,8 @@ enum ProviderArg {
 
 #[derive(clap::Args)]
 struct ValidateArgs {
-    /// A values file (repeatable; later files win; `-` reads standard input).
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    values: Vec<PathBuf>,
-    /// Set a value as `helm --set` does (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// Set a string value as `helm --set-string` does (repeatable).
-    #[arg(long = "set-string", value_name = "KEY=VALUE")]
-    set_string: Vec<String>,
+    #[command(flatten)]
+    inputs: ValuesArgs,
     /// A chart directory whose values.yaml gives the defaults (default: the
     /// chart this plugin was built with).
     #[arg(long, value_name = "DIR")]
@@ -186,12 +202,7 @@ fn main() -> ExitCode {
 }
 
 fn run_validate(args: ValidateArgs) -> ExitCode {
-    let request = ValidateRequest {
-        files: args.values,
-        sets: args.set,
-        set_strings: args.set_string,
-        chart: args.chart,
-    };
+    let request = args.inputs.into_request(args.chart);
     let outcome = match validate(&request) {
         Ok(o) => o,
         Err(e) => {
@@ -227,12 +238,7 @@ fn run_render(args: RenderArgs) -> ExitCode {
         GitOpsArg::Flux => GitOps::Flux,
     };
     let request = RenderRequest {
-        inputs: ValidateRequest {
-            files: args.values,
-            sets: args.set,
-            set_strings: args.set_string,
-            chart: None,
-        },
+        inputs: args.inputs.into_request(None),
         gitops,
         provider: match args.provider {
             ProviderArg::Gke => Provider::Gke,
