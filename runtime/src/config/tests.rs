@@ -170,3 +170,83 @@ fn bad_files_name_the_file_the_place_and_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn kv_and_secret_entries_take_bytes_from_their_own_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blob.bin"), b"from file").unwrap();
+    // Setting a variable is unsafe in edition 2024: read one that is set.
+    let path_var = std::env::var("PATH").unwrap();
+    let parsed = parse_in(
+        dir.path(),
+        r#"
+[local_server.kv_stores]
+k = [{ key = "p", path = "blob.bin" }, { key = "e", data = "inline", env = "PATH" }]
+[local_server.secret_stores]
+s = [{ key = "e", env = "PATH" }, { key = "f", file = "blob.bin" }]
+"#,
+    )
+    .unwrap();
+    let kv = &parsed.config.kv_stores["k"].entries;
+    assert_eq!(kv["p"].data, b"from file", "KV entries accept `path`");
+    assert_eq!(kv["e"].data, b"inline", "KV entries ignore `env`");
+    let secrets = &parsed.config.secret_stores["s"].secrets;
+    assert_eq!(secrets["e"], path_var.as_bytes());
+    assert_eq!(secrets["f"], b"from file");
+}
+
+#[test]
+fn kv_and_secret_store_mistakes_keep_their_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("num.json"), r#"{"n": 1}"#).unwrap();
+    let cases = [
+        (
+            "[local_server.kv_stores]\ns = 3\n",
+            "local_server.kv_stores.s: must be an array or a table, found integer",
+        ),
+        (
+            "[local_server.object_stores]\ns = { file = \"num.json\" }\n",
+            "local_server.object_stores.s: give an array of { key, data | file, metadata } or { file = \"x.json\", format = \"json\" }",
+        ),
+        (
+            "[local_server.kv_stores]\ns = { file = \"num.json\", format = \"json\" }\n",
+            "local_server.kv_stores.s.file: entry `n` must be a string or {\"data\", \"metadata\"}",
+        ),
+        (
+            "[local_server.kv_stores]\ns = [{ data = \"d\" }]\n",
+            "local_server.kv_stores.s[0]: has no `key`",
+        ),
+        (
+            "[local_server.kv_stores]\ns = [{ key = \"k\", path = \"missing.bin\" }]\n",
+            "local_server.kv_stores.s[0].file: cannot read",
+        ),
+        (
+            "[local_server.kv_stores]\ns = [{ key = \"k\", data = \"d\", metadata = 1 }]\n",
+            "local_server.kv_stores.s[0].metadata: must be a string, found integer",
+        ),
+        (
+            "[local_server.secret_stores]\ns = { file = \"num.json\" }\n",
+            "local_server.secret_stores.s: give an array of { key, data | file | env } or { file = \"x.json\", format = \"json\" }",
+        ),
+        (
+            "[local_server.secret_stores]\ns = { file = \"num.json\", format = \"json\" }\n",
+            "local_server.secret_stores.s.file: secret `n` must be a string",
+        ),
+        (
+            "[local_server.secret_stores]\ns = [{ key = \"k\", data = \"d\", env = \"PATH\" }]\n",
+            "local_server.secret_stores.s[0]: needs exactly one of `data`, `file` or `env`",
+        ),
+        (
+            "[local_server.secret_stores]\ns = [{ key = \"k\", path = \"num.json\" }]\n",
+            "local_server.secret_stores.s[0]: needs exactly one of `data`, `file` or `env`",
+        ),
+        (
+            "[local_server.secret_stores]\ns = [3]\n",
+            "local_server.secret_stores.s[0]: must be a table, found integer",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse_in(dir.path(), text).unwrap_err().to_string();
+        assert!(err.contains(want), "for {text:?}: {err}");
+    }
+}
