@@ -86,19 +86,27 @@ impl Body {
 
     /// Pulls one frame from the source into the buffer. False at the end.
     async fn fill(&mut self) -> HostResult<bool> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// Polls for one frame from the source into the buffer: `Ok(false)` at
+    /// the end. The one place that reads the source, so that [`Self::fill`]
+    /// and [`Self::poll_ready`] treat its frames, errors and end alike.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<HostResult<bool>> {
         let Some(source) = self.source.as_mut() else {
-            return Ok(false);
+            return Poll::Ready(Ok(false));
         };
-        match source.frame().await {
-            None => {
+        match Pin::new(source).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
                 self.source = None;
-                Ok(false)
+                Poll::Ready(Ok(false))
             }
-            Some(Err(e)) => {
+            Poll::Ready(Some(Err(e))) => {
                 self.source = None;
-                Err(HostError::Other(format!("reading body: {e}")))
+                Poll::Ready(Err(HostError::Other(format!("reading body: {e}"))))
             }
-            Some(Ok(frame)) => {
+            Poll::Ready(Some(Ok(frame))) => {
                 match frame.into_data() {
                     Ok(data) => self.chunks.push_back(data),
                     Err(frame) => {
@@ -107,7 +115,7 @@ impl Body {
                         }
                     }
                 }
-                Ok(true)
+                Poll::Ready(Ok(true))
             }
         }
     }
@@ -120,24 +128,12 @@ impl Body {
     /// Polls until a read would not wait, pulling frames into the buffer.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<HostResult<()>> {
         while !self.is_ready() {
-            let Some(source) = self.source.as_mut() else {
-                break;
-            };
-            match Pin::new(source).poll_frame(cx) {
+            match self.poll_fill(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => self.source = None,
-                Poll::Ready(Some(Err(e))) => {
-                    self.source = None;
-                    return Poll::Ready(Err(HostError::Other(format!("reading body: {e}"))));
-                }
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => self.chunks.push_back(data),
-                    Err(frame) => {
-                        if let Ok(t) = frame.into_trailers() {
-                            self.trailers.extend(t);
-                        }
-                    }
-                },
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(true)) => {}
+                // The source is gone, so a read would not wait.
+                Poll::Ready(Ok(false)) => break,
             }
         }
         Poll::Ready(Ok(()))
@@ -503,6 +499,58 @@ mod tests {
         assert!(handle.write(Bytes::new(), true).await.is_err());
         handle.close().await;
         assert_eq!(&reader.await.unwrap()[..], b"first second");
+    }
+
+    /// A network body of these frames.
+    fn stream_of(frames: Vec<Result<Frame<Bytes>, BoxError>>) -> StreamBody {
+        boxed(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )))
+    }
+
+    #[tokio::test]
+    async fn poll_ready_and_read_take_data_trailers_and_the_end_alike() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-t", http::HeaderValue::from_static("1"));
+        let frames = || {
+            vec![
+                Ok(Frame::data(Bytes::from_static(b"ab"))),
+                Ok(Frame::trailers(trailers.clone())),
+            ]
+        };
+        let mut body = Body::from_stream(stream_of(frames()));
+        std::future::poll_fn(|cx| body.poll_ready(cx))
+            .await
+            .unwrap();
+        assert!(matches!(body.trailers(), Err(HostError::Again)));
+        assert_eq!(&body.read(10).await.unwrap()[..], b"ab");
+        assert!(body.read(10).await.unwrap().is_empty());
+        assert_eq!(body.trailers().unwrap()["x-t"], "1");
+
+        let mut body = Body::from_stream(stream_of(frames()));
+        std::future::poll_fn(|cx| body.poll_ready(cx))
+            .await
+            .unwrap();
+        assert_eq!(&body.read(10).await.unwrap()[..], b"ab");
+        // Trailers and the end make no data: ready once the source is gone.
+        std::future::poll_fn(|cx| body.poll_ready(cx))
+            .await
+            .unwrap();
+        assert!(body.is_ready());
+        assert_eq!(body.trailers().unwrap()["x-t"], "1");
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_fails_poll_ready_and_read_alike() {
+        let failing = || stream_of(vec![Err("boom".into())]);
+        let want = |e: HostError| matches!(e, HostError::Other(m) if m == "reading body: boom");
+        let mut body = Body::from_stream(failing());
+        let e = std::future::poll_fn(|cx| body.poll_ready(cx)).await;
+        assert!(want(e.unwrap_err()));
+        assert!(body.is_ready(), "the source is dropped after an error");
+        let mut body = Body::from_stream(failing());
+        assert!(want(body.read(10).await.unwrap_err()));
+        assert!(body.read(10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
