@@ -1,6 +1,15 @@
 //! Shared by the runtime's end-to-end tests: the test guests, a local
 //! origin server, `anywhere serve` (or Viceroy, when `VICEROY` names its
 //! binary) as a child process, and a small HTTP client.
+//!
+//! Tests Viceroy cannot run (our limits, `anywhere edge`) must not pass
+//! silently in a Viceroy run, and libtest has no way to skip at run time: an
+//! early `return` reports "ok". So such a test carries
+//! `#[cfg_attr(viceroy, ignore = "why")]`; runtime/build.rs sets
+//! `--cfg viceroy` whenever `VICEROY` is set (and cargo rebuilds when it
+//! changes), so libtest prints `test NAME ... ignored, why` and counts it
+//! under "ignored" in its summary. Without `VICEROY` nothing is ignored.
+//! [`viceroy`] refuses to run a test binary built for the other mode.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -201,9 +210,18 @@ impl Drop for Server {
     }
 }
 
-/// True when the suite runs against Viceroy instead of us.
+/// Viceroy's binary, when the suite runs against Viceroy instead of us.
 pub fn viceroy() -> Option<PathBuf> {
-    std::env::var_os("VICEROY").map(PathBuf::from)
+    let viceroy = std::env::var_os("VICEROY").map(PathBuf::from);
+    // The set of ignored tests was fixed when this binary was built; a
+    // binary built for the other mode would run the wrong set.
+    assert_eq!(
+        viceroy.is_some(),
+        cfg!(viceroy),
+        "VICEROY was {} when this test binary was built: run it through `cargo test`, which rebuilds it",
+        if cfg!(viceroy) { "set" } else { "unset" }
+    );
+    viceroy
 }
 
 /// A port free on loopback now.
