@@ -15,6 +15,76 @@ use std::collections::BTreeMap;
 use support::*;
 use wasmtime::ExternType;
 
+/// The source of every `hostcall!` line under runtime/src/abi: import
+/// `module::name` → (file stem, Rust function). The compatibility table
+/// links each import to its function with this.
+fn hostcall_functions() -> BTreeMap<String, (String, String)> {
+    let dir = root().join("runtime/src/abi");
+    let mut sources = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let code: String = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            sources.insert(stem, code);
+        }
+    }
+    let literal = |expr: &str, code: &str| -> Vec<String> {
+        if let Some(lit) = expr.strip_prefix('"') {
+            return vec![lit.trim_end_matches('"').to_owned()];
+        }
+        let decl = format!("const {expr}: &str = \"");
+        code.split(&decl)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|m| vec![m.to_owned()])
+            .unwrap_or_default()
+    };
+    // Modules whose header hostcalls `headers::add` links.
+    let mut header_modules = Vec::new();
+    for code in sources.values() {
+        for call in code.split("headers::add::<").skip(1) {
+            let arg = call.split(", ").nth(1).and_then(|a| a.split(')').next());
+            header_modules.extend(arg.map(|a| literal(a.trim(), code)).unwrap_or_default());
+        }
+    }
+    let mut found = BTreeMap::new();
+    for (stem, code) in &sources {
+        for call in code.split("hostcall!(").skip(1) {
+            let call = call.split(");").next().unwrap();
+            let call: String = call.split_whitespace().collect::<Vec<_>>().join(" ");
+            let mut parts = call.splitn(3, ", ");
+            let (Some(_linker), Some(module), Some(rest)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let rest = rest.trim_start_matches("async ");
+            let Some((name, tail)) = rest.split_once('(') else {
+                continue;
+            };
+            let function = match tail.split_once("=> ") {
+                Some((_, path)) => path.trim().to_owned(),
+                None => name.to_owned(),
+            };
+            let modules = if module == "module" {
+                header_modules.clone()
+            } else {
+                literal(module, code)
+            };
+            for m in modules {
+                found.insert(format!("{m}::{name}"), (stem.clone(), function.clone()));
+            }
+        }
+    }
+    found
+}
+
 /// `module::name` → implemented?
 fn link(rt: &Runtime, wasm: &[u8]) -> BTreeMap<String, bool> {
     let (module, _) =
@@ -72,8 +142,9 @@ fn every_import_links_and_the_compatibility_list_is_true() {
             .or_insert((*ok, "rust"));
     }
     let implemented = all.values().filter(|(ok, _)| *ok).count();
+    let functions = hostcall_functions();
     let mut table = format!(
-        "{} functions: {} implemented, {} answer `UNSUPPORTED`.\n\n| import | status | declared by |\n|---|---|---|\n",
+        "{} functions: {} implemented, {} answer `UNSUPPORTED`.\n\n| import | status | function | declared by |\n|---|---|---|---|\n",
         all.len(),
         implemented,
         all.len() - implemented
@@ -84,8 +155,17 @@ fn every_import_links_and_the_compatibility_list_is_true() {
             "rust" => "fastly-sys 0.13",
             _ => "both",
         };
+        let function = match functions.get(q) {
+            Some((file, f)) => format!("[`{file}::{f}`](../runtime/src/abi/{file}.rs)"),
+            None if q.starts_with("wasi_snapshot_preview1::") => "wasmtime-wasi".to_owned(),
+            None if q == "fastly_abi::init" => {
+                "[`add_to_linker`](../runtime/src/abi/mod.rs)".to_owned()
+            }
+            None if !*ok => "—".to_owned(),
+            None => panic!("{q} is implemented but no `hostcall!` line links it"),
+        };
         table.push_str(&format!(
-            "| `{q}` | {} | {by} |\n",
+            "| `{q}` | {} | {function} | {by} |\n",
             if *ok {
                 "implemented"
             } else {
