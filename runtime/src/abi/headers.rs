@@ -317,7 +317,10 @@ mod tests {
         let r = g.call(|m, s| {
             header_names_get(m, s, h, small.buf, small.max, 0, ending, small.nwritten)
         });
-        assert!(matches!(r, Err(HostError::BufferLength { needed: 5 })), "{r:?}");
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 5 })),
+            "{r:?}"
+        );
         assert_eq!(g.u32_at(small.nwritten), 5);
         // A response lists each name once.
         let rh = response(&mut g);
@@ -327,9 +330,8 @@ mod tests {
         assert_eq!(big.read(&g), b"x-a\0x-b\0");
         assert_eq!(g.u64_at(ending) as i64, -1);
         let dead = ResponseHandle::from(999);
-        let r = g.call(|m, s| {
-            header_names_get(m, s, dead, big.buf, big.max, 0, ending, big.nwritten)
-        });
+        let r =
+            g.call(|m, s| header_names_get(m, s, dead, big.buf, big.max, 0, ending, big.nwritten));
         assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
     }
 
@@ -386,7 +388,10 @@ mod tests {
         assert_eq!(out.read(&g), b"example.com");
         // Too small a buffer: BUFLEN and the length needed.
         let r = g.call(|m, s| header_value_get(m, s, h, np, nl, out.buf, 3, out.nwritten));
-        assert!(matches!(r, Err(HostError::BufferLength { needed: 11 })), "{r:?}");
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 11 })),
+            "{r:?}"
+        );
         assert_eq!(g.u32_at(out.nwritten), 11);
         let (np, nl) = g.put(b"x-none");
         let r = g.call(|m, s| header_value_get(m, s, h, np, nl, out.buf, out.max, out.nwritten));

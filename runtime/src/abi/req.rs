@@ -254,3 +254,237 @@ fn original_header_count(m: &mut Mem<'_>, s: &mut Session, out: u32) -> HostResu
 fn fixed_zero(m: &mut Mem<'_>, _s: &mut Session, out: u32) -> HostResult<()> {
     m.u32(out, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::testing::{OutBuf, TestGuest};
+    use crate::host::handles::BodyHandle;
+
+    /// A new request handle (`new`).
+    fn request(g: &mut TestGuest) -> RequestHandle {
+        let out = g.alloc(4);
+        g.call(|m, s| new_request(m, s, out)).unwrap();
+        RequestHandle::from(g.u32_at(out))
+    }
+
+    /// The client request.
+    fn client(g: &TestGuest) -> RequestHandle {
+        g.session.downstream_current().unwrap().0
+    }
+
+    #[tokio::test]
+    async fn body_downstream_get_answers_the_client_request_and_body() {
+        let mut g = TestGuest::new();
+        let (req_out, body_out) = (g.alloc(4), g.alloc(4));
+        g.call(|m, s| body_downstream_get(m, s, req_out, body_out))
+            .unwrap();
+        let rh = RequestHandle::from(g.u32_at(req_out));
+        let bh = BodyHandle::from(g.u32_at(body_out));
+        assert_eq!((rh, bh), g.session.downstream_current().unwrap());
+        let req = g.session.get(rh).unwrap();
+        assert_eq!(req.parts.uri, "http://example.com/path");
+        assert_eq!(req.parts.headers.get("x-test").unwrap(), "one");
+        assert_eq!(g.read_body(bh).await, b"client body");
+    }
+
+    #[test]
+    fn new_request_is_get_slash_http_1_1_without_headers() {
+        let mut g = TestGuest::new();
+        let h = request(&mut g);
+        assert_ne!(h, client(&g));
+        let req = g.session.get(h).unwrap();
+        assert_eq!(req.parts.method, http::Method::GET);
+        assert_eq!(req.parts.uri, "/");
+        assert_eq!(req.parts.version, http::Version::HTTP_11);
+        assert!(req.parts.headers.is_empty());
+        assert!(!req.auto_decompress_gzip);
+    }
+
+    #[test]
+    fn close_drops_the_request_then_is_badf() {
+        let mut g = TestGuest::new();
+        let h = request(&mut g);
+        g.call(|m, s| close(m, s, h)).unwrap();
+        assert!(!g.session.contains(h));
+        let r = g.call(|m, s| close(m, s, h));
+        assert!(matches!(r, Err(HostError::BadHandle(_))), "{r:?}");
+        let out = OutBuf::new(&mut g, 16);
+        let r = g.call(|m, s| method_get(m, s, h, out.buf, out.max, out.nwritten));
+        assert!(matches!(r, Err(HostError::BadHandle(_))), "{r:?}");
+    }
+
+    #[test]
+    fn method_get_and_set_round_trip_and_reject_bad_methods() {
+        let mut g = TestGuest::new();
+        let h = client(&g);
+        let out = OutBuf::new(&mut g, 16);
+        g.call(|m, s| method_get(m, s, h, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"GET");
+        let (p, l) = g.put(b"PURGE");
+        g.call(|m, s| method_set(m, s, h, p, l)).unwrap();
+        g.call(|m, s| method_get(m, s, h, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"PURGE");
+        let r = g.call(|m, s| method_get(m, s, h, out.buf, 2, out.nwritten));
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 5 })),
+            "{r:?}"
+        );
+        for bad in [&b"BAD METHOD"[..], b"", b"G\nET"] {
+            let (p, l) = g.put(bad);
+            let r = g.call(|m, s| method_set(m, s, h, p, l));
+            assert!(matches!(r, Err(HostError::Invalid(_))), "{bad:?}: {r:?}");
+        }
+        assert_eq!(g.session.get(h).unwrap().parts.method.as_str(), "PURGE");
+    }
+
+    #[test]
+    fn uri_get_and_set_round_trip_and_reject_bad_uris() {
+        let mut g = TestGuest::new();
+        let h = client(&g);
+        let out = OutBuf::new(&mut g, 64);
+        g.call(|m, s| uri_get(m, s, h, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"http://example.com/path");
+        let (p, l) = g.put(b"https://other.example:8443/a/b?c=d");
+        g.call(|m, s| uri_set(m, s, h, p, l)).unwrap();
+        g.call(|m, s| uri_get(m, s, h, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"https://other.example:8443/a/b?c=d");
+        let r = g.call(|m, s| uri_get(m, s, h, out.buf, 4, out.nwritten));
+        assert!(matches!(r, Err(HostError::BufferLength { .. })), "{r:?}");
+        assert_eq!(g.u32_at(out.nwritten), 34);
+        let (p, l) = g.put(b"http://bad host/");
+        let r = g.call(|m, s| uri_set(m, s, h, p, l));
+        assert!(matches!(r, Err(HostError::Invalid(_))), "{r:?}");
+        assert_eq!(
+            g.session.get(h).unwrap().parts.uri,
+            "https://other.example:8443/a/b?c=d"
+        );
+    }
+
+    #[test]
+    fn auto_decompress_response_set_follows_the_gzip_bit() {
+        let mut g = TestGuest::new();
+        let h = request(&mut g);
+        g.call(|m, s| auto_decompress_response_set(m, s, h, 1))
+            .unwrap();
+        assert!(g.session.get(h).unwrap().auto_decompress_gzip);
+        g.call(|m, s| auto_decompress_response_set(m, s, h, 2))
+            .unwrap();
+        assert!(!g.session.get(h).unwrap().auto_decompress_gzip);
+        g.call(|m, s| auto_decompress_response_set(m, s, h, 3))
+            .unwrap();
+        assert!(g.session.get(h).unwrap().auto_decompress_gzip);
+        let r = g.call(|m, s| auto_decompress_response_set(m, s, RequestHandle::from(999), 1));
+        assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
+    }
+
+    #[test]
+    fn cache_overrides_and_framing_mode_accept_live_handles_only() {
+        let mut g = TestGuest::new();
+        let live = request(&mut g);
+        let dead = request(&mut g);
+        g.call(|m, s| close(m, s, dead)).unwrap();
+        let (sk, skl) = g.put(b"surrogate");
+        let cfg = g.alloc(64);
+        type Setter = fn(&mut Mem<'_>, &mut Session, RequestHandle, u32, u32) -> HostResult<()>;
+        let setters: [Setter; 4] = [
+            |m, s, h, _, _| cache_override_set(m, s, h, 1, 60, 0),
+            |m, s, h, sk, skl| cache_override_v2_set(m, s, h, 1, 60, 0, sk, skl),
+            |m, s, h, cfg, _| cache_override_v3_set(m, s, h, 1, cfg),
+            |m, s, h, _, _| framing_headers_mode_set(m, s, h, 1),
+        ];
+        for (i, set) in setters.into_iter().enumerate() {
+            let (a, b) = if i == 2 { (cfg, 0) } else { (sk, skl) };
+            g.call(|m, s| set(m, s, live, a, b))
+                .unwrap_or_else(|e| panic!("setter {i}: {e}"));
+            let r = g.call(|m, s| set(m, s, dead, a, b));
+            assert!(
+                matches!(r, Err(HostError::BadHandle(_))),
+                "setter {i}: {r:?}"
+            );
+        }
+        // Nothing changed on the live request.
+        let req = g.session.get(live).unwrap();
+        assert_eq!(req.parts.uri, "/");
+        assert!(req.parts.headers.is_empty());
+    }
+
+    #[test]
+    fn downstream_client_ip_addr_is_the_client_address() {
+        let mut g = TestGuest::new();
+        let (out, nw) = (g.alloc(16), g.alloc(4));
+        g.call(|m, s| downstream_client_ip_addr(m, s, out, nw))
+            .unwrap();
+        assert_eq!(g.u32_at(nw), 4);
+        assert_eq!(g.bytes(out, 4), [192, 0, 2, 1]);
+    }
+
+    #[test]
+    fn downstream_server_ip_addr_is_our_address() {
+        let mut g = TestGuest::new();
+        let (out, nw) = (g.alloc(16), g.alloc(4));
+        g.call(|m, s| downstream_server_ip_addr(m, s, out, nw))
+            .unwrap();
+        assert_eq!(g.u32_at(nw), 4);
+        assert_eq!(g.bytes(out, 4), [127, 0, 0, 1]);
+    }
+
+    #[test]
+    fn downstream_client_request_id_is_16_hex_digits() {
+        let mut g = TestGuest::new();
+        let out = OutBuf::new(&mut g, 32);
+        g.call(|m, s| downstream_client_request_id(m, s, out.buf, out.max, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"0000000000000abc");
+        let r = g.call(|m, s| downstream_client_request_id(m, s, out.buf, 8, out.nwritten));
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 16 })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn original_header_names_get_answers_names_as_sent_with_a_cursor() {
+        let mut g = TestGuest::new();
+        let out = OutBuf::new(&mut g, 64);
+        let ending = g.alloc(8);
+        g.call(|m, s| original_header_names_get(m, s, out.buf, out.max, 0, ending, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"Host\0X-Test\0");
+        assert_eq!(g.u64_at(ending) as i64, -1);
+        // Room for "Host\0" only.
+        g.call(|m, s| original_header_names_get(m, s, out.buf, 6, 0, ending, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"Host\0");
+        assert_eq!(g.u64_at(ending) as i64, 1);
+        g.call(|m, s| original_header_names_get(m, s, out.buf, 8, 1, ending, out.nwritten))
+            .unwrap();
+        assert_eq!(out.read(&g), b"X-Test\0");
+        assert_eq!(g.u64_at(ending) as i64, -1);
+        let r = g.call(|m, s| original_header_names_get(m, s, out.buf, 2, 0, ending, out.nwritten));
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 5 })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn original_header_count_counts_the_client_headers() {
+        let mut g = TestGuest::new();
+        let out = g.alloc(4);
+        g.call(|m, s| original_header_count(m, s, out)).unwrap();
+        assert_eq!(g.u32_at(out), 2);
+    }
+
+    #[test]
+    fn fixed_zero_writes_zero() {
+        let mut g = TestGuest::new();
+        let (out, _) = g.put(&[0xff; 4]);
+        g.call(|m, s| fixed_zero(m, s, out)).unwrap();
+        assert_eq!(g.u32_at(out), 0);
+    }
+}
