@@ -1,7 +1,9 @@
 //! The chart rendered by real Helm 3.17 and 4.1 from the documented example
 //! values: the objects the product documentation promises, valid for the
 //! Kubernetes API (kubernetes-validate --strict) and cert-manager's CRDs,
-//! clean under checkov, and byte-identical across renders.
+//! clean under checkov, and byte-identical across renders. The modules in
+//! tests/chart/ check the containers' arguments, the control-plane modes,
+//! the NetworkPolicy and the `helm test` pod.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use e2e::{documents, helms, object, render, repo, run, text, tool};
@@ -9,6 +11,15 @@ use helm_anywhere::gitops::crds::CrdSchemas;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+
+#[path = "chart/contract.rs"]
+mod contract;
+#[path = "chart/helm_test_pod.rs"]
+mod helm_test_pod;
+#[path = "chart/modes.rs"]
+mod modes;
+#[path = "chart/network_policy.rs"]
+mod network_policy;
 
 /// The documented example (placeholders filled in) for a provider.
 fn documented(provider: &str, class: &str) -> String {
@@ -166,6 +177,10 @@ fn kubernetes_validate_strict_accepts_every_object() {
             &[
                 "--set",
                 "certManager.createIssuer=false,certManager.issuerRef.name=corp-ca,certManager.issuerRef.kind=ClusterIssuer,h2o.type=LoadBalancer,podAntiAffinity=hard",
+            ][..],
+            &[
+                "--set",
+                "controlPlane.mode=offline,networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring,networkPolicy.metricsFrom[0].podSelector.matchLabels.app=prometheus,services[0].name=site,services[0].domains[0]=*.example.com,services[0].package.oci=oci://registry.example.com/site:1",
             ][..],
         ] {
             let dir = tempfile::tempdir().unwrap();

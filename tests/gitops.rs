@@ -10,11 +10,15 @@ use helm_anywhere::gitops::crds::CrdSchemas;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const COMBINATIONS: [(&str, &str); 4] = [
-    ("argo", "gke"),
-    ("argo", "ack"),
-    ("flux", "gke"),
-    ("flux", "ack"),
+/// Each preset: controller, folder (gitops/<controller>/<folder>, values in
+/// gitops/providers/<folder>.yaml) and provider.
+const PRESETS: [(&str, &str, &str); 6] = [
+    ("argo", "gke", "gke"),
+    ("argo", "ack", "ack"),
+    ("argo", "gke-offline", "gke"),
+    ("flux", "gke", "gke"),
+    ("flux", "ack", "ack"),
+    ("flux", "gke-offline", "gke"),
 ];
 
 fn render(args: &[&str], cwd: &Path) -> Output {
@@ -31,9 +35,9 @@ fn crds() -> CrdSchemas {
 #[test]
 fn presets_are_what_render_makes() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    for (gitops, provider) in COMBINATIONS {
-        let dir = format!("gitops/{gitops}/{provider}");
-        let values = format!("gitops/providers/{provider}.yaml");
+    for (gitops, preset, provider) in PRESETS {
+        let dir = format!("gitops/{gitops}/{preset}");
+        let values = format!("gitops/providers/{preset}.yaml");
         let mut args = vec![
             "--gitops",
             gitops,
@@ -271,8 +275,8 @@ fn bad_values_and_conflicts_render_nothing() {
 
 #[test]
 fn validate_reads_values_inside_rendered_manifests() {
-    for (gitops, provider) in COMBINATIONS {
-        let dir = repo().join(format!("gitops/{gitops}/{provider}"));
+    for (gitops, preset, provider) in PRESETS {
+        let dir = repo().join(format!("gitops/{gitops}/{preset}"));
         let file = if gitops == "argo" {
             "application.yaml"
         } else {
@@ -284,8 +288,61 @@ fn validate_reads_values_inside_rendered_manifests() {
         assert_eq!(
             out.status.code(),
             Some(0),
-            "{gitops}/{provider}: {:?}",
+            "{gitops}/{preset} ({provider}): {:?}",
             text(&out)
         );
     }
+}
+
+/// The values embedded in a rendered manifest.
+fn embedded_values(object: &serde_json::Value) -> &serde_json::Value {
+    if object["kind"] == "Application" {
+        &object["spec"]["source"]["helm"]["valuesObject"]
+    } else {
+        &object["spec"]["values"]
+    }
+}
+
+#[test]
+fn offline_presets_name_no_tokens_secret() {
+    for gitops in ["argo", "flux"] {
+        let dir = repo().join(format!("gitops/{gitops}/gke-offline"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let yaml = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for object in documents(&yaml) {
+                let values = embedded_values(&object);
+                if values.is_null() {
+                    continue;
+                }
+                assert_eq!(values["controlPlane"]["mode"], "offline");
+                assert!(values.get("existingSecret").is_none(), "{gitops}: {values}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1, "{gitops}");
+    }
+}
+
+#[test]
+fn offline_values_render_without_the_secret_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("values.yaml"),
+        "controlPlane: {mode: offline}\nfastly_key: automation-secret-value-0002\n",
+    )
+    .unwrap();
+    let out = render(
+        &["--gitops", "flux", "--provider", "gke", "-f", "values.yaml"],
+        dir.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("secret-value") && !stderr.contains("secret-value"));
+    assert!(!stdout.contains("existingSecret"), "{stdout}");
+    assert!(
+        !stderr.contains("kubectl create secret"),
+        "offline mode needs no Secret: {stderr}"
+    );
+    assert!(stderr.contains("left out of the manifests"), "{stderr}");
 }

@@ -10,4 +10,5 @@ pub mod report;
 pub mod set_flags;
 pub mod source;
 pub mod validate;
+pub mod version;
 pub mod yaml;

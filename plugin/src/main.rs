@@ -9,6 +9,7 @@ use helm_anywhere::gitops::manifests::{Deployment, GitOps};
 use helm_anywhere::render::{RenderError, RenderRequest, drift, render};
 use helm_anywhere::report::{render_json, render_sarif, render_text};
 use helm_anywhere::validate::{ValidateRequest, validate};
+use helm_anywhere::version::{VersionRequest, versions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,8 +34,8 @@ enum Command {
     Doctor(DoctorArgs),
     /// Print the chart's values JSON schema (draft-07).
     Schema,
-    /// Print the plugin's version.
-    Version,
+    /// Print the versions of the plugin, the chart and its image; warn when they differ.
+    Version(VersionArgs),
 }
 
 /// Values as `helm install` takes them, shared by `validate` and `render`.
@@ -110,6 +111,16 @@ struct RenderArgs {
     /// CRD files to check the manifests against (default: built in).
     #[arg(long, value_name = "DIR")]
     crd_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct VersionArgs {
+    /// The chart directory (default: charts/fastly-anywhere beside the plugin).
+    #[arg(long, value_name = "DIR")]
+    chart: Option<PathBuf>,
+    /// Values files that set image.tag or image.digest (repeatable).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -190,11 +201,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Schema => emit(&values_schema::schema::values_schema_json()),
-        Command::Version => emit(&format!(
-            "helm-anywhere {} (values of chart fastly-anywhere {})\n",
-            env!("CARGO_PKG_VERSION"),
-            env!("CARGO_PKG_VERSION")
-        )),
+        Command::Version(args) => run_version(args),
         Command::Validate(args) => run_validate(args),
         Command::Render(args) => run_render(args),
         Command::Doctor(args) => run_doctor(args),
@@ -230,6 +237,30 @@ fn run_validate(args: ValidateArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn run_version(args: VersionArgs) -> ExitCode {
+    let request = VersionRequest {
+        chart: args.chart,
+        values: args.values,
+    };
+    let found = match versions(&request) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = emit(&found.render_text());
+    if found.chart.is_none() {
+        eprintln!(
+            "note: no chart found beside the plugin; pass --chart DIR to compare its versions"
+        );
+    }
+    for warning in found.mismatches() {
+        eprintln!("warning: {warning}");
+    }
+    code
 }
 
 fn run_render(args: RenderArgs) -> ExitCode {

@@ -1,6 +1,7 @@
 //! `helm anywhere render`: the GitOps manifests for a gitops × provider
 //! combination, made from the user's values after they validate. Tokens
-//! never reach the output: they are replaced by a reference to a Secret.
+//! never reach the output: in `fastly` mode they are replaced by a reference
+//! to a Secret; in `offline` mode, which reads none, they are left out.
 //! Every custom resource is checked against its CRD before it is written.
 
 use crate::gitops::crds::{CrdError, CrdSchemas};
@@ -102,6 +103,8 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
         });
     }
     values.insert("provider".into(), json!(request.provider.as_str()));
+    let offline =
+        with_defaults(&Value::Object(values.clone()))["controlPlane"]["mode"] == "offline";
 
     let (bootstrap, key) = take_tokens(&mut values);
     let secret_named = values
@@ -112,7 +115,7 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     let secret = secret_named
         .clone()
         .unwrap_or_else(|| request.tokens_secret.clone());
-    if secret_named.is_none() {
+    if secret_named.is_none() && !offline {
         let entry = values.entry("existingSecret").or_insert_with(|| json!({}));
         if let Value::Object(m) = entry {
             m.insert("name".into(), json!(secret));
@@ -174,10 +177,21 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     let ns = &d.namespace;
     // Warnings about the values as written (with the provider applied).
     let mut notes: Vec<String> = warnings.into_iter().map(|(_, w)| w).collect();
+    let tokens_found = bootstrap.is_some() || key.is_some();
+    if offline {
+        if tokens_found {
+            notes.push("controlPlane.mode is offline: the tokens found in the values are not used, and were left out of the manifests.".into());
+        }
+        return Ok(Rendered {
+            files,
+            tokens_secret_manifest: None,
+            notes,
+        });
+    }
     notes.push(format!(
         "The chart reads both tokens from the Secret `{secret}` in namespace `{ns}`; create it once, outside Git:\n  kubectl create secret generic {secret} --namespace {ns} \\\n    --from-literal=bootstrap-token=\"$BOOTSTRAP_TOKEN\" --from-literal=fastly-key=\"$FASTLY_KEY\""
     ));
-    let tokens_secret_manifest = if bootstrap.is_some() || key.is_some() {
+    let tokens_secret_manifest = if tokens_found {
         notes.push("Tokens found in the values were left out of the manifests (--secret-file writes them to a Secret manifest of their own; do not commit it).".into());
         Some(secret_manifest(
             &secret,

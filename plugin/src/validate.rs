@@ -273,8 +273,9 @@ fn problem(
 
 /// Where a finding was written: the key or value at its path, else the
 /// nearest ancestor that was written. Something that only the chart's
-/// defaults hold (a key the user left out) is placed at the top of the
-/// user's last values file, which is where the fix goes.
+/// defaults hold (a key the user left out) is placed at a related key the
+/// user wrote, else at the top of the user's last values file, which is
+/// where the fix goes.
 fn locate(
     merged: &Node,
     finding: &Finding,
@@ -301,8 +302,17 @@ fn locate(
     if at.source != defaults {
         return Some(at);
     }
-    // Only the chart's defaults hold this key: point at the closest key the
-    // user wrote above it, else at the top of the user's last file.
+    // Only the chart's defaults hold this key. A related key the user wrote
+    // (the drain delay of a grace period too short) is where the fix goes.
+    for other in &finding.related {
+        if let Some((node, _)) = merged.find(other)
+            && node.at.source != defaults
+        {
+            return Some(node.at);
+        }
+    }
+    // Else point at the closest key the user wrote above it, else at the top
+    // of the user's last file.
     while !path.is_root() {
         path = path.parent();
         if let Some((_, Some(key_at))) = merged.find(&path)

@@ -142,6 +142,22 @@ codes! {
     ServiceAccountMissing = "E0640", Error, "no service account for the agent";
     /// Log endpoint settings that cannot work.
     LogEndpoint = "E0650", Error, "bad log endpoint";
+    /// A service loaded through the Fastly API while the POP runs offline.
+    ServiceNeedsFastly = "E0660", Error, "service needs the Fastly API";
+    /// `controlPlane.packageRegistry` that is not an OCI repository.
+    PackageRegistry = "E0661", Error, "bad package registry";
+    /// An entry of `controlPlane.insecureRegistries` that is not host:port.
+    InsecureRegistry = "E0662", Error, "bad insecure registry";
+    /// A service with `fastlyServiceId` and nowhere to fetch its package.
+    PackageRegistryMissing = "E0663", Error, "no package registry";
+    /// A setting that only `fastly` mode reads, given in `offline` mode.
+    UnusedOffline = "W0664", Warning, "setting unused in offline mode";
+    /// A grace period too short for the drain delay and the longest request.
+    GraceTooShort = "E0670", Error, "grace period shorter than draining needs";
+    /// A network policy source that names no pods, namespaces or addresses.
+    NetworkPolicyPeer = "E0680", Error, "bad network policy source";
+    /// A `helm test` Host that no service in values answers.
+    HelmTestHost = "W0690", Warning, "helm test Host served by no service";
 }
 
 impl fmt::Display for Code {
@@ -173,6 +189,11 @@ pub struct Finding {
     /// How to fix it, when there is something useful to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// Other keys the finding is about (a grace period too short for a
+    /// drain delay): when the user did not write `path` but wrote one of
+    /// these, the finding is shown there, where the fix likely goes.
+    #[serde(skip)]
+    pub related: Vec<KeyPath>,
 }
 
 fn display<S: serde::Serializer>(p: &KeyPath, s: S) -> Result<S::Ok, S::Error> {
@@ -189,12 +210,19 @@ impl Finding {
             target: Target::Value,
             message: message.into(),
             help: None,
+            related: Vec::new(),
         }
     }
 
     /// Adds the fix.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Names another key the finding is about (see the `related` field).
+    pub fn also_about(mut self, path: KeyPath) -> Self {
+        self.related.push(path);
         self
     }
 

@@ -57,6 +57,52 @@ app.kubernetes.io/part-of: fastly-anywhere
 {{- end -}}
 {{- end -}}
 
+{{/* Labels of this release's `helm test` pod, the one source of admin traffic the chart admits by itself. */}}
+{{- define "fastly-anywhere.testSelectorLabels" -}}
+{{ include "fastly-anywhere.selectorLabels" . }}
+app.kubernetes.io/component: test
+{{- end -}}
+
+{{/*
+"true" when the POP talks to the Fastly API (controlPlane.mode fastly): only
+then are the tokens required, the tokens Secret rendered and mounted.
+*/}}
+{{- define "fastly-anywhere.fastlyMode" -}}
+{{- if eq .Values.controlPlane.mode "fastly" -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether the chart creates the tokens Secret (fastly mode without existingSecret). */}}
+{{- define "fastly-anywhere.createsTokensSecret" -}}
+{{- if and (include "fastly-anywhere.fastlyMode" .) (not .Values.existingSecret.name) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Seconds the edge gives requests in flight after its drain delay: what is left
+of terminationGracePeriodSeconds once the drain delay and 5 seconds to exit
+are taken, at least 1. values-schema (rules/draining.rs) reports values that
+leave less than limits.wallTime.
+*/}}
+{{- define "fastly-anywhere.graceSeconds" -}}
+{{- $left := sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.drainDelaySeconds)) 5 -}}
+{{- max $left 1 -}}
+{{- end -}}
+
+{{/*
+The Host header `helm test` sends through the h2o Service: helmTest.host, else
+the first domain of the first service (a leading `*.` becomes `helm-test.`),
+else nothing (then the test checks readiness only).
+*/}}
+{{- define "fastly-anywhere.helmTestHost" -}}
+{{- if .Values.helmTest.host -}}
+{{- .Values.helmTest.host -}}
+{{- else if .Values.services -}}
+{{- $service := index .Values.services 0 -}}
+{{- with $service.domains -}}
+{{- regexReplaceAll "^\\*\\." (index . 0) "helm-test." -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret holding the two tokens. */}}
 {{- define "fastly-anywhere.tokensSecret" -}}
 {{- default (printf "%s-tokens" (include "fastly-anywhere.fullname" .)) .Values.existingSecret.name -}}

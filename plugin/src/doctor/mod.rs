@@ -11,6 +11,7 @@ pub use checks::run_checks;
 pub use report::{render_json, render_text};
 
 use serde::Serialize;
+use values_schema::values::ControlPlaneMode;
 
 /// The result of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,15 +141,21 @@ impl DoctorRequest {
                 .first()
                 .map(|s| s.name.clone())
                 .unwrap_or_else(|| "regcred".into()),
-            tokens_secret: values.existing_secret.name.clone().map(|n| {
-                (
-                    n,
-                    vec![
-                        values.existing_secret.bootstrap_token_key.clone(),
-                        values.existing_secret.fastly_key_key.clone(),
-                    ],
-                )
-            }),
+            // Offline mode mounts no tokens: no Secret to look for.
+            tokens_secret: values
+                .existing_secret
+                .name
+                .clone()
+                .filter(|_| values.control_plane.mode == ControlPlaneMode::Fastly)
+                .map(|n| {
+                    (
+                        n,
+                        vec![
+                            values.existing_secret.bootstrap_token_key.clone(),
+                            values.existing_secret.fastly_key_key.clone(),
+                        ],
+                    )
+                }),
             min_cpu: values.edge_stack.cpu_footprint.0,
             min_memory_bytes: values.edge_stack.memory_footprint.value().unwrap_or(0.0),
             replicas: values.edge_stack.replicas,

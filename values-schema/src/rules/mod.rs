@@ -1,12 +1,18 @@
 //! Rules that a JSON schema cannot express: placeholders left from the
 //! documentation, token sources, footprints against the documented
-//! recommendation, storage classes per provider, services that collide.
+//! recommendation, storage classes per provider, services that collide, the
+//! control-plane mode against the services, draining against the grace
+//! period, network policy sources and the `helm test` Host.
 //!
 //! Rules read the typed [`Values`]. A rule that reads a section in which the
 //! schema already found an error is skipped, so that one mistake is not
 //! reported twice under two codes.
 
+mod control_plane;
+mod draining;
 mod footprint;
+mod helm_test;
+mod network_policy;
 mod placeholders;
 mod services;
 mod settings;
@@ -32,7 +38,7 @@ pub fn check_rules(values: &Value, broken: &BTreeSet<String>) -> Vec<Finding> {
         return findings;
     };
     let reads = |sections: &[&str]| sections.iter().all(|s| !broken.contains(*s));
-    if reads(&["bootstrap", "fastly_key", "existingSecret"]) {
+    if reads(&["bootstrap", "fastly_key", "existingSecret", "controlPlane"]) {
         findings.extend(tokens::check(&typed, &placeholder_paths));
     }
     if reads(&["edgeStack"]) {
@@ -45,6 +51,20 @@ pub fn check_rules(values: &Value, broken: &BTreeSet<String>) -> Vec<Finding> {
         findings.extend(services::check(&typed.services));
     }
     findings.extend(settings::check(&typed, &|s| reads(s)));
+    findings.extend(control_plane::check(&typed, &|s| reads(s)));
+    if reads(&[
+        "drainDelaySeconds",
+        "terminationGracePeriodSeconds",
+        "limits",
+    ]) {
+        findings.extend(draining::check(&typed));
+    }
+    if reads(&["networkPolicy"]) {
+        findings.extend(network_policy::check(&typed));
+    }
+    if reads(&["helmTest", "services", "controlPlane"]) {
+        findings.extend(helm_test::check(&typed));
+    }
     findings.sort_by(|a, b| (&a.path, a.code).cmp(&(&b.path, b.code)));
     findings
 }

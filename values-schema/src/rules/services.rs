@@ -182,8 +182,20 @@ pub fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a service domain (`*.` may lead and matches one label) answers
+/// `host`, case-insensitively.
+pub(super) fn domain_matches(domain: &str, host: &str) -> bool {
+    let (domain, host) = (domain.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match domain.strip_prefix("*.") {
+        Some(parent) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+        None => domain == host,
+    }
+}
+
 /// Checks a host name the service answers; `*.` may lead.
-fn check_domain(domain: &str) -> Result<(), (String, String)> {
+pub(super) fn check_domain(domain: &str) -> Result<(), (String, String)> {
     let host_only = "write the host name only, such as cafe.example.com";
     if domain.contains("://") || domain.contains('/') {
         return Err((

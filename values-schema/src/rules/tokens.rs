@@ -1,6 +1,8 @@
 //! Where the two tokens come from: inline, or an existing Secret, not both
-//! and not neither.
+//! and not neither; in `offline` mode, nowhere.
 
+use super::control_plane::unused_offline;
+use crate::values::ControlPlaneMode;
 use crate::{Code, Finding, KeyPath, Values};
 use std::collections::BTreeSet;
 
@@ -8,6 +10,9 @@ const SECRET_HELP: &str = "create the Secret with `kubectl create secret generic
 
 /// Token rules. Paths already reported as placeholders are not reported again.
 pub fn check(values: &Values, placeholders: &BTreeSet<String>) -> Vec<Finding> {
+    if values.control_plane.mode == ControlPlaneMode::Offline {
+        return offline(values, placeholders);
+    }
     let secret = values
         .existing_secret
         .name
@@ -52,13 +57,28 @@ pub fn check(values: &Values, placeholders: &BTreeSet<String>) -> Vec<Finding> {
                 .help(SECRET_HELP),
             ),
             (None, false) => found.push(
-                Finding::new(Code::TokenMissing, path, format!("no {what}"))
-                    .help(format!("set `existingSecret.name` to a Secret holding both tokens, or give the {what} here")),
+                Finding::new(Code::TokenMissing, path, format!("no {what} (`controlPlane.mode` is fastly)"))
+                    .also_about(KeyPath::dotted("controlPlane.mode"))
+                    .help(format!("set `existingSecret.name` to a Secret holding both tokens, or give the {what} here; without a Fastly account, set `controlPlane.mode: offline`")),
             ),
             (None, true) => {}
         }
     }
     found
+}
+
+/// `offline` mode reads no token: any token or Secret given is a leftover.
+fn offline(values: &Values, placeholders: &BTreeSet<String>) -> Vec<Finding> {
+    let why = "the bootstrap reads no token and the chart mounts no tokens Secret";
+    [
+        ("bootstrap.token", values.bootstrap.token.is_some()),
+        ("fastly_key", values.fastly_key.is_some()),
+        ("existingSecret.name", values.existing_secret.name.is_some()),
+    ]
+    .into_iter()
+    .filter(|(path, given)| *given && !placeholders.contains(*path))
+    .map(|(path, _)| unused_offline(KeyPath::dotted(path), why))
+    .collect()
 }
 
 #[cfg(test)]
@@ -86,5 +106,15 @@ mod tests {
         assert_eq!(codes(&v), ["E0304"]);
         v.fastly_key = None;
         assert_eq!(codes(&v), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn offline_mode_needs_no_token_and_flags_leftovers() {
+        let mut v = Values::default();
+        v.control_plane.mode = ControlPlaneMode::Offline;
+        assert_eq!(codes(&v), Vec::<&str>::new());
+        v.fastly_key = Some("k".into());
+        v.existing_secret.name = Some("tokens".into());
+        assert_eq!(codes(&v), ["W0664", "W0664"]);
     }
 }

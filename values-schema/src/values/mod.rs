@@ -2,9 +2,12 @@
 //! `values.yaml`: the keys of the product documentation first.
 
 mod cert_manager;
+mod control_plane;
 mod edge_stack;
+mod helm_test;
 mod image;
 mod limits;
+mod network_policy;
 mod observability;
 mod scheduling;
 mod services;
@@ -12,11 +15,14 @@ mod storage;
 mod tokens;
 
 pub use cert_manager::{CertManager, IssuerKind, IssuerRef};
+pub use control_plane::{ControlPlane, ControlPlaneMode, FASTLY_API_URL};
 pub use edge_stack::{CpuCount, EdgeStack};
+pub use helm_test::HelmTest;
 pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;
+pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
 pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
-pub use scheduling::{NetworkPolicy, PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
+pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
 pub use services::{Backend, ConfigStore, H2oService, H2oServiceType, PackageSource, Service};
 pub use storage::{VolumeClaim, VolumeRequests, VolumeSettings};
 pub use tokens::{Bootstrap, ExistingSecret};
@@ -52,6 +58,9 @@ pub struct Values {
     /// An existing Secret holding both tokens, used instead of
     /// `bootstrap.token` and `fastly_key`.
     pub existing_secret: ExistingSecret,
+    /// Where services come from: the Fastly API (`fastly`) or values only
+    /// (`offline`).
+    pub control_plane: ControlPlane,
     /// The runtime image (one image for every container of the pod).
     pub image: Image,
     /// Secrets with the registry credentials the image is pulled with.
@@ -91,9 +100,19 @@ pub struct Values {
     pub service_account: ServiceAccount,
     /// Who may connect to the pods.
     pub network_policy: NetworkPolicy,
-    /// Seconds a stopping pod has to finish its in-flight requests.
+    /// Seconds a stopping edge keeps accepting requests after it turned
+    /// unready, so that every Service and load balancer stops sending it
+    /// traffic before it stops listening (longer than the endpoints'
+    /// propagation). The edge drains itself on SIGTERM: no preStop hook.
+    #[schemars(range(min = 0, max = 300))]
+    pub drain_delay_seconds: u32,
+    /// Seconds a stopping pod has in all: the drain delay, then the longest
+    /// request (`limits.wallTime`), plus 5 seconds to exit. The edge gets
+    /// this less `drainDelaySeconds` less 5 to finish requests in flight.
     #[schemars(range(min = 5, max = 3600))]
     pub termination_grace_period_seconds: u32,
+    /// What `helm test` checks.
+    pub helm_test: HelmTest,
     /// Labels added to every object of the chart.
     pub common_labels: BTreeMap<String, String>,
     /// Extra labels of the pods.
@@ -116,6 +135,7 @@ impl Default for Values {
             fastly_key: None,
             provider: Provider::default(),
             existing_secret: ExistingSecret::default(),
+            control_plane: ControlPlane::default(),
             image: Image::default(),
             image_pull_secrets: vec![LocalObjectReference {
                 name: "regcred".into(),
@@ -133,7 +153,11 @@ impl Default for Values {
             pod_disruption_budget: PodDisruptionBudget::default(),
             service_account: ServiceAccount::default(),
             network_policy: NetworkPolicy::default(),
-            termination_grace_period_seconds: 60,
+            drain_delay_seconds: 10,
+            // 10 s of drain + 120 s, Fastly's wall-time limit + 5 s to exit,
+            // with room to spare.
+            termination_grace_period_seconds: 150,
+            helm_test: HelmTest::default(),
             common_labels: BTreeMap::new(),
             pod_labels: BTreeMap::new(),
             pod_annotations: BTreeMap::new(),

@@ -59,19 +59,3 @@ impl Default for ServiceAccount {
         }
     }
 }
-
-/// The NetworkPolicy of the pods.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct NetworkPolicy {
-    /// Create a NetworkPolicy that admits HTTP and admin traffic from
-    /// anywhere and cluster forwarding only between POP pods (egress stays
-    /// open: the POP needs the Fastly API, origins and log endpoints).
-    pub enabled: bool,
-}
-
-impl Default for NetworkPolicy {
-    fn default() -> Self {
-        NetworkPolicy { enabled: true }
-    }
-}

@@ -1,0 +1,172 @@
+//! The arguments each container gets: the contract between the chart and the
+//! `anywhere` subcommands (runtime/src/main.rs parses exactly these flags).
+
+use super::render_objects;
+use e2e::{helms, object};
+use serde_json::Value;
+
+fn pod_spec(objects: &[Value]) -> Value {
+    object(objects, "StatefulSet", "fastly-anywhere")["spec"]["template"]["spec"].clone()
+}
+
+fn container<'a>(spec: &'a Value, list: &str, name: &str) -> &'a Value {
+    spec[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {list} {name}"))
+}
+
+fn args(c: &Value) -> Vec<String> {
+    c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_container_gets_the_runtime_arguments() {
+    for (label, helm) in helms() {
+        let objects = render_objects(&helm, "gke", "premium-rwo", &[]);
+        let spec = pod_spec(&objects);
+        let bootstrap = container(&spec, "initContainers", "bootstrap");
+        assert_eq!(
+            args(bootstrap),
+            [
+                "bootstrap",
+                "--config=/etc/fastly-anywhere/edge.yaml",
+                "--credentials-dir=/var/run/fastly-anywhere/credentials",
+                "--bootstrap-token-file=/var/run/fastly-anywhere/tokens/bootstrap-token",
+                "--fastly-key-file=/var/run/fastly-anywhere/tokens/fastly-key",
+            ],
+            "{label}"
+        );
+        let config_mount = bootstrap["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "config")
+            .expect("the bootstrap reads edge.yaml");
+        assert_eq!(config_mount["mountPath"], "/etc/fastly-anywhere");
+        assert_eq!(config_mount["readOnly"], true);
+        assert_eq!(
+            args(container(&spec, "containers", "loader")),
+            [
+                "loader",
+                "--config=/etc/fastly-anywhere/edge.yaml",
+                "--xqd-dir=/var/lib/fastly-anywhere/xqd",
+                "--credentials-dir=/var/run/fastly-anywhere/credentials",
+                "--admin-addr=0.0.0.0:9091",
+                "--log-level=info",
+            ],
+            "{label}"
+        );
+        assert_eq!(
+            args(container(&spec, "containers", "agent")),
+            [
+                "agent",
+                "--namespace=$(POD_NAMESPACE)",
+                "--selector=app.kubernetes.io/name=fastly-anywhere,app.kubernetes.io/instance=fastly-anywhere,app.kubernetes.io/component=pop",
+                "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
+                "--admin-addr=0.0.0.0:9092",
+                "--log-level=info",
+            ],
+            "{label}"
+        );
+        assert_eq!(
+            args(container(&spec, "containers", "edge")),
+            [
+                "edge",
+                "--config=/etc/fastly-anywhere/edge.yaml",
+                "--xqd-dir=/var/lib/fastly-anywhere/xqd",
+                "--cache-dir=/var/lib/fastly-anywhere/cached",
+                "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
+                "--tls-dir=/etc/fastly-anywhere/mtls",
+                "--http-addr=0.0.0.0:8080",
+                "--cluster-addr=0.0.0.0:7443",
+                "--admin-addr=0.0.0.0:9090",
+                "--log-level=info",
+                "--drain-delay-seconds=10",
+                "--grace-seconds=135",
+            ],
+            "{label}"
+        );
+        assert_eq!(spec["terminationGracePeriodSeconds"], 150, "{label}");
+        assert!(
+            spec["initContainers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(spec["containers"].as_array().unwrap())
+                .all(|c| c.get("lifecycle").is_none()),
+            "{label}: the edge drains itself on SIGTERM, no preStop hook"
+        );
+    }
+}
+
+#[test]
+fn the_edge_grace_is_what_the_drain_delay_leaves() {
+    let (_, helm) = &helms()[1];
+    let edge_flag = |extra: &[&str], flag: &str| {
+        let spec = pod_spec(&render_objects(helm, "gke", "premium-rwo", extra));
+        args(container(&spec, "containers", "edge"))
+            .into_iter()
+            .find_map(|a| a.strip_prefix(flag).map(String::from))
+            .unwrap()
+    };
+    let set = [
+        "--set",
+        "terminationGracePeriodSeconds=200,drainDelaySeconds=45",
+    ];
+    assert_eq!(edge_flag(&set, "--drain-delay-seconds="), "45");
+    assert_eq!(edge_flag(&set, "--grace-seconds="), "150");
+    // Inconsistent values (validate says E0670) still give the edge a second.
+    let set = [
+        "--set",
+        "terminationGracePeriodSeconds=20,drainDelaySeconds=30",
+    ];
+    assert_eq!(edge_flag(&set, "--grace-seconds="), "1");
+}
+
+#[test]
+fn the_edge_config_carries_the_control_plane() {
+    for (label, helm) in helms() {
+        let objects = render_objects(
+            &helm,
+            "gke",
+            "premium-rwo",
+            &[
+                "--set",
+                "controlPlane.packageRegistry=oci://registry.example.com/compute,controlPlane.pollSeconds=60",
+            ],
+        );
+        let map = object(&objects, "ConfigMap", "fastly-anywhere-edge");
+        let edge: Value = serde_yaml::from_str(map["data"]["edge.yaml"].as_str().unwrap()).unwrap();
+        let keys: Vec<&str> = edge
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "controlPlane",
+                "limits",
+                "observability",
+                "peersService",
+                "services"
+            ],
+            "{label}"
+        );
+        let cp = &edge["controlPlane"];
+        assert_eq!(cp["mode"], "fastly");
+        assert_eq!(cp["apiUrl"], "https://api.fastly.com");
+        assert_eq!(cp["pollSeconds"], 60);
+        assert_eq!(cp["packageRegistry"], "oci://registry.example.com/compute");
+        assert_eq!(cp["insecureRegistries"], serde_json::json!([]));
+    }
+}
