@@ -1,6 +1,6 @@
 //! The Fastly Anywhere runtime. One binary, `anywhere`, runs every
-//! container of the POP's pod (`edge` here; `bootstrap`, `loader` and
-//! `agent` in later work) and `anywhere serve`, the local developer mode.
+//! container of the POP's pod (`bootstrap`, `loader`, `agent`, `edge`, and
+//! `probe` for `helm test`) and `anywhere serve`, the local developer mode.
 //!
 //! The edge runs real Fastly Compute programs (built with Fastly's SDKs)
 //! unchanged in wasmtime: `config` reads `fastly.toml`, `package` reads
@@ -14,7 +14,8 @@
 //! below it:
 //!
 //! ```text
-//! edge, serve (subcommands) → server → engine → abi → host → config
+//! edge, serve, bootstrap, loader, agent, probe (subcommands)
+//!   → server → engine → abi → host → config
 //! ```
 //!
 //! - `server` accepts connections and hands requests to `engine`;
@@ -25,21 +26,31 @@
 //!   backends, stores, the clock) and knows nothing of wasm;
 //! - `config` reads `fastly.toml`.
 //!
-//! `limits`, `metrics` and `package` are crate-level utilities any layer
-//! may use; they use only `config`. Subcommands compose the layers and
+//! `limits`, `metrics`, `package`, `xqd` (the xqd volume's layout, written
+//! by the loader and read by the edge), `peers` (the peer list, written by
+//! the agent and read by the edge) and `fastly_api` (the Fastly API client
+//! of bootstrap and loader) are crate-level utilities any layer may use;
+//! they use only `config` and one another. Subcommands compose the layers and
 //! never reach into one another. `tests/layers.rs` fails on an import
 //! against this order.
 
 pub mod abi;
+pub mod agent;
+pub mod bootstrap;
 pub mod config;
 pub mod edge;
 pub mod engine;
+pub mod fastly_api;
 pub mod host;
 pub mod limits;
+pub mod loader;
 pub mod metrics;
 pub mod package;
+pub mod peers;
+pub mod probe;
 pub mod serve;
 pub mod server;
+pub mod xqd;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

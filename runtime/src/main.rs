@@ -25,8 +25,16 @@ struct Cli {
 enum Command {
     /// Run a Compute program locally (a .wasm or a package .tar.gz).
     Serve(ServeArgs),
-    /// The pod's data plane: serve the services of edge.yaml.
+    /// The pod's data plane: serve the services the loader activated.
     Edge(EdgeArgs),
+    /// Init container: check the tokens and write the loader's credentials.
+    Bootstrap(anywhere::bootstrap::Args),
+    /// Keep the xqd volume in step with the desired services.
+    Loader(anywhere::loader::Args),
+    /// Watch this StatefulSet's pods and write the peer list.
+    Agent(anywhere::agent::Args),
+    /// `helm test`: every replica ready, one request through the h2o Service.
+    Probe(anywhere::probe::Args),
 }
 
 #[derive(clap::Args)]
@@ -72,37 +80,54 @@ struct EdgeArgs {
     /// edge.yaml (the chart's ConfigMap).
     #[arg(long)]
     config: PathBuf,
-    /// The xqd volume.
+    /// The xqd volume, as the loader writes it.
     #[arg(long)]
     xqd_dir: PathBuf,
-    /// The cached volume (the HTTP cache; not used yet).
+    /// The cached volume (checked; the HTTP cache is not built yet).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// The peer list the agent writes (cluster forwarding; not used yet).
+    /// The peer list the agent writes (checked; cluster forwarding is not
+    /// built yet).
     #[arg(long)]
     peers_file: Option<PathBuf>,
-    /// The mTLS certificate folder (cluster forwarding; not used yet).
+    /// The mTLS certificate folder (checked; cluster forwarding is not
+    /// built yet).
     #[arg(long)]
     tls_dir: Option<PathBuf>,
     /// Client traffic.
     #[arg(long, default_value = "0.0.0.0:8080")]
     http_addr: SocketAddr,
-    /// Cluster forwarding (not used yet).
+    /// Cluster forwarding (reported; not built yet).
     #[arg(long)]
     cluster_addr: Option<SocketAddr>,
     /// /healthz, /readyz, /metrics.
     #[arg(long, default_value = "0.0.0.0:9090")]
     admin_addr: SocketAddr,
-    /// Seconds between looks for changed config and packages.
+    /// Seconds between looks for changed config and versions.
     #[arg(long, default_value_t = 2)]
     poll_seconds: u64,
-    /// Seconds in-flight requests get after SIGTERM.
+    /// Seconds after SIGTERM during which the edge is unready but still
+    /// accepts (longer than the endpoints take to drop the pod).
+    #[arg(long, default_value_t = 10)]
+    drain_delay_seconds: u64,
+    /// Seconds in-flight requests get once the edge stops accepting.
     #[arg(long, default_value_t = 25)]
     grace_seconds: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined: what a pod's status shows.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
@@ -114,23 +139,31 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         match cli.command {
-            Command::Serve(a) => anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await,
+            Command::Serve(a) => {
+                anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await
+            }
             Command::Edge(a) => {
-                for (flag, set) in [("--cache-dir", a.cache_dir.is_some()), ("--peers-file", a.peers_file.is_some()), ("--tls-dir", a.tls_dir.is_some()), ("--cluster-addr", a.cluster_addr.is_some())] {
-                    if set {
-                        tracing::info!("{flag} is accepted but not used yet (HTTP cache and cluster forwarding come later)");
-                    }
-                }
                 let config = anywhere::edge::EdgeConfig {
                     config: a.config,
                     xqd_dir: a.xqd_dir,
                     http_addr: a.http_addr,
                     admin_addr: a.admin_addr,
                     poll: Duration::from_secs(a.poll_seconds.max(1)),
+                    drain_delay: Duration::from_secs(a.drain_delay_seconds),
                     grace: Duration::from_secs(a.grace_seconds),
+                    pending: anywhere::edge::PendingFlags {
+                        cache_dir: a.cache_dir,
+                        peers_file: a.peers_file,
+                        tls_dir: a.tls_dir,
+                        cluster_addr: a.cluster_addr,
+                    },
                 };
                 anywhere::edge::run(config, anywhere::shutdown_signal()).await
             }
+            Command::Bootstrap(a) => anywhere::bootstrap::run(a).await,
+            Command::Loader(a) => anywhere::loader::run(a, anywhere::shutdown_signal()).await,
+            Command::Agent(a) => anywhere::agent::run(a, anywhere::shutdown_signal()).await,
+            Command::Probe(a) => anywhere::probe::run(a).await,
         }
     })
 }

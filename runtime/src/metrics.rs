@@ -51,6 +51,10 @@ pub struct Metrics {
     pub rejected: Counter,
     /// Package loads, by outcome (`compiled`, `cached`, `failed`).
     pub loads: Family<KindLabels, Counter>,
+    /// 1 while a version of the service serves, 0 while none does.
+    pub service_serving: Family<ServiceLabels, Gauge>,
+    /// 1 from SIGTERM on.
+    pub draining: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -77,6 +81,14 @@ impl Default for Metrics {
         let limit_kills = Family::<KindLabels, Counter>::default();
         let rejected = Counter::default();
         let loads = Family::<KindLabels, Counter>::default();
+        let service_serving = Family::<ServiceLabels, Gauge>::default();
+        let draining = Gauge::default();
+        registry.register(
+            "service_serving",
+            "1 while a version of the service serves, 0 while none does",
+            service_serving.clone(),
+        );
+        registry.register("draining", "1 once the process drains", draining.clone());
         registry.register(
             "requests",
             "Requests answered, by service and status",
@@ -119,6 +131,8 @@ impl Default for Metrics {
             limit_kills,
             rejected,
             loads,
+            service_serving,
+            draining,
         }
     }
 }

@@ -104,8 +104,13 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
         let admin = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        let ready: ReadyCheck = Arc::new(|| Ok(()));
-        tokio::spawn(serve_admin(admin, Some(metrics.clone()), ready));
+        let ready: ReadyCheck = Arc::new(|| Ok(String::new()));
+        let text = metrics.clone();
+        tokio::spawn(serve_admin(
+            admin,
+            Some(Arc::new(move || text.render())),
+            ready,
+        ));
     }
     let local = listener.local_addr()?;
     // The line tools and tests wait for.

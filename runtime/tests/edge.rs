@@ -1,7 +1,8 @@
-//! `anywhere edge` as the pod runs it: services from edge.yaml and packages
-//! on the xqd volume, routing by Host, readiness, metrics, hot swap that
-//! keeps the old version on a bad package, isolation between services,
-//! body limits, and SIGTERM.
+//! `anywhere edge` as the pod runs it: the versions a loader activated on
+//! the xqd volume (activated here through the same library calls), routing
+//! by Host, per-service readiness, metrics, hot swap that keeps the old
+//! version on a bad package, isolation between services, body limits, and
+//! SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +22,9 @@ services:
   - name: spin
     domains: [spin.example]
     package: { oci: "oci://registry.example/spin:1" }
+  - name: ghost
+    domains: [ghost.example]
+    package: { oci: "oci://registry.example/ghost:1" }
 limits:
   cpuTime: 50ms
   maxRequestBodySize: 1Ki
@@ -29,13 +33,35 @@ observability:
   metrics: { enabled: true, port: 9090 }
 "#;
 
-fn put_wat(xqd: &Path, service: &str, wat_text: &str) {
-    let dir = xqd.join("services").join(service);
-    std::fs::create_dir_all(&dir).unwrap();
-    let wasm = wat::parse_str(wat_text).unwrap();
-    let tmp = dir.join("main.wasm.tmp");
-    std::fs::write(&tmp, wasm).unwrap();
-    std::fs::rename(tmp, dir.join("main.wasm")).unwrap();
+/// What the loader does: stage a version, then switch the pointer.
+fn activate(xqd: &Path, service: &str, domains: &[&str], wasm: &[u8]) {
+    let xqd = anywhere::xqd::Xqd::new(xqd);
+    let staged = xqd.new_staging().unwrap().keep();
+    std::fs::write(staged.join("main.wasm"), wasm).unwrap();
+    let manifest = anywhere::xqd::ServiceManifest {
+        service: serde_yaml::from_str(&format!(
+            "{{name: {service}, domains: {domains:?}, package: {{oci: test/{service}:1}}, configStores: [{{name: settings, items: {{greeting: hi}}}}]}}"
+        ))
+        .unwrap(),
+        package_file: "main.wasm".into(),
+        package_sha256: sha256_hex(wasm),
+        package_bytes: wasm.len() as u64,
+        origin: "test".into(),
+        fastly_version: None,
+    };
+    xqd.activate(&staged, &manifest).unwrap();
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn put_wat(xqd: &Path, service: &str, domains: &[&str], wat_text: &str) {
+    activate(xqd, service, domains, &wat::parse_str(wat_text).unwrap());
 }
 
 async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
@@ -57,10 +83,11 @@ async fn edge_routes_swaps_and_isolates() {
     let config = dir.path().join("edge.yaml");
     std::fs::write(&config, EDGE_YAML).unwrap();
     let hello = std::fs::read_to_string(wat_guest("hello")).unwrap();
-    put_wat(&xqd, "hello", &hello);
+    put_wat(&xqd, "hello", &["hello.example", "*.wild.example"], &hello);
     put_wat(
         &xqd,
         "spin",
+        &["spin.example"],
         &std::fs::read_to_string(wat_guest("limits")).unwrap(),
     );
     let admin_port = free_port();
@@ -76,6 +103,8 @@ async fn edge_routes_swaps_and_isolates() {
             "--admin-addr",
             &admin.to_string(),
             "--poll-seconds",
+            "1",
+            "--drain-delay-seconds",
             "1",
             "--grace-seconds",
             "5",
@@ -102,6 +131,14 @@ async fn edge_routes_swaps_and_isolates() {
     )
     .await;
     assert_eq!(get(admin, "/healthz").await.status, 200);
+    // A declared service the loader never activated is reported, and the
+    // pod stays ready for the others.
+    let ready = get(admin, "/readyz").await.body;
+    assert!(
+        ready.contains("ghost: not serving: waiting for the loader")
+            && ready.contains("hello: serving"),
+        "{ready}"
+    );
 
     // Routing by Host, wildcard domains, unknown domains.
     let r = send(addr, "GET", "/", "hello.example", &[], "").await;
@@ -168,9 +205,12 @@ async fn edge_routes_swaps_and_isolates() {
     assert_eq!(r.status, 413);
 
     // A bad package leaves the old version serving and is reported.
-    let dir_hello = xqd.join("services/hello");
-    std::fs::write(dir_hello.join("main.wasm.tmp"), b"\0asm garbage").unwrap();
-    std::fs::rename(dir_hello.join("main.wasm.tmp"), dir_hello.join("main.wasm")).unwrap();
+    activate(
+        &xqd,
+        "hello",
+        &["hello.example", "*.wild.example"],
+        b"\0asm garbage",
+    );
     wait_for(
         async || {
             get(admin, "/metrics")
@@ -185,11 +225,19 @@ async fn edge_routes_swaps_and_isolates() {
         send(addr, "GET", "/", "hello.example", &[], "").await.body,
         "hello from WAT\n"
     );
+    let ready = get(admin, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert!(
+        ready.body.contains("a newer version was refused"),
+        "{}",
+        ready.body
+    );
 
     // A good one replaces it.
     put_wat(
         &xqd,
         "hello",
+        &["hello.example", "*.wild.example"],
         &hello
             .replace("hello from WAT\\n", "hello from v2\\n")
             .replace("(i32.const 15)", "(i32.const 14)"),

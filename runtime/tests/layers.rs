@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
         "config" => 0,
-        "limits" | "metrics" | "package" => 1,
+        "limits" | "metrics" | "package" | "xqd" | "peers" | "fastly_api" => 1,
         "host" => 2,
         "abi" => 3,
         "engine" => 4,
         "server" => 5,
-        "edge" | "serve" => 6,
+        "edge" | "serve" | "bootstrap" | "loader" | "agent" | "probe" => 6,
         _ => return None,
     })
 }

@@ -1,15 +1,18 @@
-//! The `[local_server]` section of a Compute project's `fastly.toml`: the
-//! backends, stores and lookup data a program sees when it runs outside
-//! Fastly. One file per section; this module ties them together.
+//! The configuration the runtime reads: the `[local_server]` section of a
+//! Compute project's `fastly.toml` (the backends, stores and lookup data a
+//! program sees when it runs outside Fastly; one file per section) and the
+//! chart's `edge.yaml`.
 
 mod acls;
 mod backends;
+mod edge_file;
 mod fastly_toml;
 mod geo;
 mod stores;
 
 pub use acls::{Acl, AclAction, AclEntry};
 pub use backends::{BackendConfig, TlsOptions, parse_backend_url};
+pub use edge_file::{EdgeFile, EdgeFileError, read_edge_file};
 pub use fastly_toml::{FastlyToml, ProjectConfig, parse_fastly_toml};
 pub use geo::{DeviceDetection, Geolocation};
 pub use stores::{KvEntry, KvStoreConfig, SecretStoreConfig};

@@ -1,18 +1,21 @@
-//! The admin port: `/healthz` (the process runs), `/readyz` (every active
-//! service is compiled) and `/metrics` (Prometheus text).
+//! The admin port every long-running container serves: `/healthz` (the
+//! process runs), `/readyz` (what the process says) and `/metrics`
+//! (Prometheus text from the process's own registry).
 
 use super::front::error;
 use crate::host::body::OutgoingBody;
-use crate::metrics::Metrics;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Answers readiness.
-pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// Answers readiness: `Ok(detail)` or `Err(why not)`.
+pub type ReadyCheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// Renders the process's metrics as Prometheus text.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Serves the admin endpoints on `listener` for ever.
-pub async fn serve_admin(listener: TcpListener, metrics: Option<Arc<Metrics>>, ready: ReadyCheck) {
+pub async fn serve_admin(listener: TcpListener, metrics: Option<MetricsText>, ready: ReadyCheck) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -26,7 +29,7 @@ pub async fn serve_admin(listener: TcpListener, metrics: Option<Arc<Metrics>>, r
                 async move {
                     Ok::<_, std::convert::Infallible>(answer(
                         req.uri().path(),
-                        metrics.as_deref(),
+                        metrics.as_ref(),
                         &ready,
                     ))
                 }
@@ -41,17 +44,18 @@ pub async fn serve_admin(listener: TcpListener, metrics: Option<Arc<Metrics>>, r
 
 fn answer(
     path: &str,
-    metrics: Option<&Metrics>,
+    metrics: Option<&MetricsText>,
     ready: &ReadyCheck,
 ) -> http::Response<OutgoingBody> {
     match (path, metrics) {
         ("/healthz", _) => error(200, "ok"),
         ("/readyz", _) => match ready() {
-            Ok(()) => error(200, "ready"),
+            Ok(detail) if detail.is_empty() => error(200, "ready"),
+            Ok(detail) => error(200, &format!("ready\n{detail}")),
             Err(why) => error(503, &format!("not ready: {why}")),
         },
         ("/metrics", Some(m)) => {
-            let mut resp = http::Response::new(OutgoingBody::full(m.render()));
+            let mut resp = http::Response::new(OutgoingBody::full(m()));
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static(

@@ -1,5 +1,5 @@
 //! The client-facing HTTP server: limits (concurrency, header and body
-//! size, header timeout), routing by Host, and graceful shutdown.
+//! size, header timeout), routing by Host, draining and graceful shutdown.
 
 use crate::engine::execute::dispatch;
 use crate::engine::loaded::LoadedService;
@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -30,6 +30,7 @@ pub struct Front {
     slots: Arc<Semaphore>,
     trust_forwarded: bool,
     request_ids: AtomicU64,
+    draining: AtomicBool,
 }
 
 impl Front {
@@ -48,7 +49,16 @@ impl Front {
             limits,
             trust_forwarded,
             request_ids: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// From now on, every HTTP/1 response asks its client to close the
+    /// connection, so that clients (and the proxies in front) open their
+    /// next connection to a pod that is not going away. HTTP/2 clients get
+    /// GOAWAY when the listener stops.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Serves connections from `listener` until `shutdown` resolves, then
@@ -116,7 +126,14 @@ impl Front {
         local: SocketAddr,
     ) -> http::Response<OutgoingBody> {
         let started = Instant::now();
-        let (service_name, resp) = self.route_and_run(req, peer, local).await;
+        let http1 = req.version() < http::Version::HTTP_2;
+        let (service_name, mut resp) = self.route_and_run(req, peer, local).await;
+        if http1 && self.draining.load(Ordering::Relaxed) {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         let status = resp.status().as_u16();
         self.metrics
             .requests

@@ -1,0 +1,236 @@
+//! The services this pod serves: what the loader activated on the xqd
+//! volume, compiled in the background and swapped in atomically. A version
+//! that fails to load leaves the previous one serving.
+
+use super::router::{EdgeRouter, ServiceState};
+use crate::config::{BackendConfig, EdgeFile, ProjectConfig, parse_backend_url};
+use crate::engine::Runtime;
+use crate::engine::loaded::LoadedService;
+use crate::host::kv::KvStores;
+use crate::host::logs::{LogSink, LogTarget};
+use crate::host::service::ServiceEnv;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::xqd::{ServiceManifest, Xqd};
+use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use values_schema::values::{LogEndpointKind, Observability, Service};
+
+/// One service's state on this pod.
+#[derive(Default)]
+struct Slot {
+    /// The active version and its id.
+    active: Option<(String, Arc<LoadedService>, Service)>,
+    /// The version id last tried, and the edge.yaml generation it was
+    /// tried with (a failed version is not retried until one changes).
+    tried: Option<(String, u64)>,
+    /// The last load error, if the newest version failed.
+    error: Option<String>,
+    /// KV stores survive version swaps.
+    kv: Option<Arc<KvStores>>,
+}
+
+/// The services and what they need to load.
+pub struct Services {
+    xqd: Xqd,
+    runtime: Runtime,
+    metrics: Arc<Metrics>,
+    router: Arc<EdgeRouter>,
+    slots: BTreeMap<String, Slot>,
+}
+
+impl Services {
+    /// No service loaded yet.
+    pub fn new(xqd: Xqd, runtime: Runtime, metrics: Arc<Metrics>, router: Arc<EdgeRouter>) -> Self {
+        Services {
+            xqd,
+            runtime,
+            metrics,
+            router,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    /// Loads what the loader activated since the last look. `generation`
+    /// changes whenever edge.yaml does (limits and log endpoints apply to
+    /// every service, so each is reloaded).
+    pub async fn refresh(&mut self, file: &EdgeFile, limits: &Limits, generation: u64) {
+        let on_disk = match self.xqd.active_services() {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the xqd volume");
+                return;
+            }
+        };
+        let declared = file.services.iter().map(|s| s.name.clone());
+        let names: BTreeSet<String> = on_disk.iter().cloned().chain(declared).collect();
+        self.slots.retain(|name, _| names.contains(name));
+        for name in &names {
+            self.refresh_one(name, file, limits, generation).await;
+        }
+        self.publish();
+    }
+
+    async fn refresh_one(&mut self, name: &str, file: &EdgeFile, limits: &Limits, generation: u64) {
+        let slot = self.slots.entry(name.to_string()).or_default();
+        let active = match self.xqd.active(name) {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                slot.active = None;
+                slot.error = Some("waiting for the loader to activate a version".into());
+                return;
+            }
+            Err(e) => {
+                slot.error = Some(e.to_string());
+                return;
+            }
+        };
+        if slot.tried.as_ref() == Some(&(active.id.clone(), generation)) {
+            return;
+        }
+        slot.tried = Some((active.id.clone(), generation));
+        let loaded = load_version(
+            &self.xqd,
+            &self.runtime,
+            slot,
+            &file.observability,
+            limits,
+            &active.dir,
+        )
+        .await;
+        match loaded {
+            Ok((svc, manifest)) => {
+                let origin = format!("{:?}", svc.origin).to_lowercase();
+                self.metrics
+                    .loads
+                    .get_or_create(&Metrics::kind(name, &origin))
+                    .inc();
+                tracing::info!(service = %name, version = %active.id, from = %manifest.origin, module = %svc.module_sha256, origin, load_ms = svc.load_time.as_millis() as u64, "version active");
+                slot.active = Some((active.id.clone(), Arc::new(svc), manifest.service));
+                slot.error = None;
+            }
+            Err(e) => {
+                self.metrics
+                    .loads
+                    .get_or_create(&Metrics::kind(name, "failed"))
+                    .inc();
+                let message = format!("version {}: {e:#}", active.id);
+                tracing::error!(service = %name, error = %message, "version refused; the previous version (if any) keeps serving");
+                slot.error = Some(message);
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let mut routes = HashMap::new();
+        let mut states = BTreeMap::new();
+        for (name, slot) in &self.slots {
+            let state = match (&slot.active, &slot.error) {
+                (Some((id, active, service)), error) => {
+                    for d in &service.domains {
+                        routes.insert(d.to_ascii_lowercase(), active.clone());
+                    }
+                    match error {
+                        Some(why) => ServiceState::ServingOlder(id.clone(), why.clone()),
+                        None => ServiceState::Serving(id.clone()),
+                    }
+                }
+                (None, error) => {
+                    ServiceState::NotServing(error.clone().unwrap_or_else(|| "not loaded".into()))
+                }
+            };
+            let serving = i64::from(!matches!(state, ServiceState::NotServing(_)));
+            self.metrics
+                .service_serving
+                .get_or_create(&Metrics::service(name))
+                .set(serving);
+            states.insert(name.clone(), state);
+        }
+        self.router.publish(routes, states);
+    }
+}
+
+/// Loads one version directory: its manifest, its package, compiled (or
+/// taken from the module cache) off the reactor.
+async fn load_version(
+    xqd: &Xqd,
+    runtime: &Runtime,
+    slot: &mut Slot,
+    obs: &Observability,
+    limits: &Limits,
+    dir: &std::path::Path,
+) -> anyhow::Result<(LoadedService, ServiceManifest)> {
+    let manifest = Xqd::read_manifest(dir)?;
+    let service = &manifest.service;
+    let project = project_config(service)?;
+    let kv = match &slot.kv {
+        Some(kv) => kv.clone(),
+        None => {
+            let kv_dir = xqd.kv_dir();
+            std::fs::create_dir_all(&kv_dir).with_context(|| kv_dir.display().to_string())?;
+            let kv = Arc::new(KvStores::open(
+                &kv_dir.join(format!("{}.redb", service.name)),
+            )?);
+            slot.kv = Some(kv.clone());
+            kv
+        }
+    };
+    kv.seed(&project.kv_stores)?;
+    let logs = LogSink::new(&service.name, log_targets(obs), None);
+    let env = ServiceEnv::new(service.name.clone(), project, kv, logs, limits.clone())
+        .map_err(anyhow::Error::msg)?;
+    let runtime = runtime.clone();
+    let path = dir.join(&manifest.package_file);
+    let cache = xqd.compiled_dir();
+    let max = limits.package_bytes;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let package = crate::package::read_package(&path, None, max)?;
+        LoadedService::load(&runtime, &package.wasm, env, Some(&cache))
+    })
+    .await??;
+    Ok((loaded, manifest))
+}
+
+fn log_targets(obs: &Observability) -> HashMap<String, LogTarget> {
+    obs.log_endpoints
+        .iter()
+        .map(|e| {
+            // HTTPS and syslog delivery come with the observability work;
+            // until then their lines go to stdout, named.
+            let target = match e.kind {
+                LogEndpointKind::Stdout | LogEndpointKind::Https | LogEndpointKind::Syslog => {
+                    LogTarget::Stdout
+                }
+            };
+            (e.name.clone(), target)
+        })
+        .collect()
+}
+
+/// The program's view of a service definition: backends and stores.
+pub fn project_config(service: &Service) -> anyhow::Result<ProjectConfig> {
+    let mut cfg = ProjectConfig {
+        name: Some(service.name.clone()),
+        ..ProjectConfig::default()
+    };
+    for b in &service.backends {
+        let place = format!("services.{}.backends.{}", service.name, b.name);
+        let url = parse_backend_url(&b.url).map_err(|m| anyhow::anyhow!("{place}.url: {m}"))?;
+        let mut backend = BackendConfig::new(url);
+        backend.override_host = b.override_host.clone();
+        if let Some(t) = &b.connect_timeout {
+            backend.connect_timeout = t
+                .value()
+                .map_err(|e| anyhow::anyhow!("{place}.connectTimeout: {e}"))?;
+        }
+        cfg.backends.insert(b.name.clone(), backend);
+    }
+    for s in &service.config_stores {
+        cfg.config_stores.insert(s.name.clone(), s.items.clone());
+    }
+    for k in &service.kv_stores {
+        cfg.kv_stores.insert(k.clone(), Default::default());
+    }
+    Ok(cfg)
+}
