@@ -64,17 +64,6 @@ fn put_wat(xqd: &Path, service: &str, domains: &[&str], wat_text: &str) {
     activate(xqd, service, domains, &wat::parse_str(wat_text).unwrap());
 }
 
-async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(viceroy, ignore = "`anywhere edge` has no Viceroy counterpart")]
 async fn edge_routes_swaps_and_isolates() {

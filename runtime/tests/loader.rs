@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 fn hello_wasm(text: &str) -> Vec<u8> {
@@ -174,17 +174,6 @@ fn spawn(args: &[&str]) -> std::process::Child {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
-}
-
-async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

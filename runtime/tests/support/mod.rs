@@ -224,6 +224,18 @@ pub fn viceroy() -> Option<PathBuf> {
     viceroy
 }
 
+/// Polls `check` every 100 ms until it holds; fails the test after 90 s.
+pub async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 /// A port free on loopback now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
