@@ -37,6 +37,7 @@
 pub mod abi;
 pub mod agent;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod edge;
 pub mod engine;

@@ -83,9 +83,20 @@ struct EdgeArgs {
     /// The xqd volume, as the loader writes it.
     #[arg(long)]
     xqd_dir: PathBuf,
-    /// The cached volume (checked; the HTTP cache is not built yet).
+    /// The cached volume: the HTTP cache's database (without it, the cache
+    /// is kept in memory).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Most the cache stores: a share of the cached volume ("80%") or a
+    /// quantity ("24Gi") (values: cached.capacity).
+    #[arg(long, default_value = "80%")]
+    cache_capacity: String,
+    /// Bytes of small cached objects held whole in memory.
+    #[arg(long, default_value_t = 64 << 20)]
+    cache_memory: u64,
+    /// The purge API (Fastly's shape; loopback only).
+    #[arg(long, default_value = "127.0.0.1:9093")]
+    purge_addr: SocketAddr,
     /// The peer list the agent writes (checked; cluster forwarding is not
     /// built yet).
     #[arg(long)]
@@ -151,8 +162,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     poll: Duration::from_secs(a.poll_seconds.max(1)),
                     drain_delay: Duration::from_secs(a.drain_delay_seconds),
                     grace: Duration::from_secs(a.grace_seconds),
+                    cache: anywhere::edge::CacheFlags {
+                        dir: a.cache_dir,
+                        capacity: a.cache_capacity,
+                        memory: a.cache_memory,
+                    },
+                    purge_addr: a.purge_addr,
                     pending: anywhere::edge::PendingFlags {
-                        cache_dir: a.cache_dir,
                         peers_file: a.peers_file,
                         tls_dir: a.tls_dir,
                         cluster_addr: a.cluster_addr,

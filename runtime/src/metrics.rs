@@ -32,6 +32,88 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// The HTTP cache's metrics.
+#[derive(Clone, Debug, Default)]
+pub struct CacheMetrics {
+    /// Lookups by service and outcome (`hit`, `miss`, `pass`, `stale`,
+    /// `revalidated`, `stale_if_error`).
+    pub lookups: Family<KindLabels, Counter>,
+    /// Misses that waited on another request's fill instead of going to
+    /// the backend.
+    pub collapsed: Family<ServiceLabels, Counter>,
+    /// Objects stored, by service.
+    pub stores: Family<ServiceLabels, Counter>,
+    /// Body bytes stored, by service.
+    pub stored_bytes: Family<ServiceLabels, Counter>,
+    /// Objects evicted for room (disk index and memory layer).
+    pub evictions: Counter,
+    /// Purges by service and kind (`key`, `surrogate`, `all`; `soft_` prefix
+    /// for soft purges).
+    pub purges: Family<KindLabels, Counter>,
+    /// Objects a purge removed or marked stale.
+    pub purged_objects: Family<ServiceLabels, Counter>,
+    /// Write transactions that failed.
+    pub write_errors: Counter,
+    /// Bytes on disk the index accounts for.
+    pub disk_bytes: Gauge,
+    /// Objects on disk.
+    pub disk_objects: Gauge,
+}
+
+impl CacheMetrics {
+    /// Counts a lookup outcome.
+    pub fn lookup(&self, service: &str, outcome: &str) {
+        self.lookups
+            .get_or_create(&Metrics::kind(service, outcome))
+            .inc();
+    }
+
+    /// Counts an object stored.
+    pub fn stored(&self, service: &str, bytes: u64) {
+        let labels = Metrics::service(service);
+        self.stores.get_or_create(&labels).inc();
+        self.stored_bytes.get_or_create(&labels).inc_by(bytes);
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("cache");
+        r.register("lookups", "Cache lookups by outcome", self.lookups.clone());
+        r.register(
+            "collapsed_waits",
+            "Misses that waited on another request's fill",
+            self.collapsed.clone(),
+        );
+        r.register("stores", "Objects stored", self.stores.clone());
+        r.register(
+            "stored_bytes",
+            "Body bytes stored",
+            self.stored_bytes.clone(),
+        );
+        r.register(
+            "evictions",
+            "Objects evicted for room",
+            self.evictions.clone(),
+        );
+        r.register("purges", "Purge requests by kind", self.purges.clone());
+        r.register(
+            "purged_objects",
+            "Objects removed or marked stale by purges",
+            self.purged_objects.clone(),
+        );
+        r.register(
+            "write_errors",
+            "Cache write transactions that failed",
+            self.write_errors.clone(),
+        );
+        r.register(
+            "disk_bytes",
+            "Bytes of the objects on disk",
+            self.disk_bytes.clone(),
+        );
+        r.register("disk_objects", "Objects on disk", self.disk_objects.clone());
+    }
+}
+
 /// All metrics of one process.
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +137,8 @@ pub struct Metrics {
     pub service_serving: Family<ServiceLabels, Gauge>,
     /// 1 from SIGTERM on.
     pub draining: Gauge,
+    /// The HTTP cache.
+    pub cache: CacheMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -121,6 +205,8 @@ impl Default for Metrics {
             rejected.clone(),
         );
         registry.register("package_loads", "Package loads by outcome", loads.clone());
+        let cache = CacheMetrics::default();
+        cache.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -133,6 +219,7 @@ impl Default for Metrics {
             loads,
             service_serving,
             draining,
+            cache,
         }
     }
 }

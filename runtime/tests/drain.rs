@@ -36,7 +36,7 @@ struct Backend {
 
 fn start_edge(config: &Path, b: &Backend) -> Child {
     Command::new(env!("CARGO_BIN_EXE_anywhere"))
-        .args(["edge", "--config"])
+        .args(["edge", "--purge-addr", "127.0.0.1:0", "--config"])
         .arg(config)
         .arg("--xqd-dir")
         .arg(&b.xqd)

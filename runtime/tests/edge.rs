@@ -82,7 +82,7 @@ async fn edge_routes_swaps_and_isolates() {
     let admin_port = free_port();
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
-        .args(["edge", "--config"])
+        .args(["edge", "--purge-addr", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--xqd-dir")
         .arg(&xqd)
@@ -278,7 +278,7 @@ fn a_bad_edge_yaml_names_the_file_and_place() {
     let config = dir.path().join("edge.yaml");
     std::fs::write(&config, "services:\n  - name: x\n    domainz: [a]\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_anywhere"))
-        .args(["edge", "--config"])
+        .args(["edge", "--purge-addr", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--xqd-dir")
         .arg(dir.path())

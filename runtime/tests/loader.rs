@@ -212,6 +212,8 @@ async fn new_versions_activate_under_load_and_a_bad_one_keeps_the_old() {
     let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut edge = spawn(&[
         "edge",
+        "--purge-addr",
+        "127.0.0.1:0",
         "--config",
         config_s,
         "--xqd-dir",

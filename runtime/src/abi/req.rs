@@ -4,12 +4,15 @@
 
 use super::headers;
 use super::hostcall;
+use super::layout::cache::{CacheOverrideConfig, tag as cache_tag};
 use super::memory::Mem;
 use super::state::GuestState;
+use crate::cache::freshness::Overrides;
 use crate::host::HostError;
 use crate::host::HostResult;
 use crate::host::handles::RequestHandle;
 use crate::host::session::{RequestState, Session};
+use std::time::Duration;
 use wasmtime::Linker;
 
 pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
@@ -145,46 +148,87 @@ fn auto_decompress_response_set(
     Ok(())
 }
 
-// The HTTP cache is not implemented yet (the cache issue): requests always
-// pass, so cache overrides and the framing mode are accepted (on a live
-// handle) and have no effect. docs/compatibility.md lists them as fixed.
+/// The overrides of `tag`, `ttl` and `swr` (seconds) and space-separated
+/// surrogate keys.
+fn overrides(tag: u32, ttl: u32, swr: u32, keys: &[u8]) -> HostResult<Overrides> {
+    if tag & !cache_tag::KNOWN != 0 {
+        return Err(HostError::Invalid(format!(
+            "unknown cache override bits {tag:#x}"
+        )));
+    }
+    if tag & cache_tag::PASS != 0 {
+        return Ok(Overrides {
+            pass: true,
+            ..Overrides::default()
+        });
+    }
+    let secs = |bit: u32, v: u32| (tag & bit != 0).then(|| Duration::from_secs(u64::from(v)));
+    Ok(Overrides {
+        pass: false,
+        ttl: secs(cache_tag::TTL, ttl),
+        stale_while_revalidate: secs(cache_tag::STALE_WHILE_REVALIDATE, swr),
+        surrogate_keys: String::from_utf8_lossy(keys)
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        pci: tag & cache_tag::PCI != 0,
+    })
+}
 
-/// `cache_override_set`: accepted, no effect yet.
+/// `cache_override_set`: pass, TTL, stale-while-revalidate, PCI.
 fn cache_override_set(
     _m: &mut Mem<'_>,
     s: &mut Session,
     h: RequestHandle,
-    _tag: u32,
-    _ttl: u32,
-    _swr: u32,
+    tag: u32,
+    ttl: u32,
+    swr: u32,
 ) -> HostResult<()> {
-    s.get(h).map(drop)
+    let o = overrides(tag, ttl, swr, &[])?;
+    s.get_mut(h)?.cache_override = o;
+    Ok(())
 }
 
-/// `cache_override_v2_set`: accepted, no effect yet.
+/// `cache_override_v2_set`: as v1, plus surrogate keys.
 #[allow(clippy::too_many_arguments)]
 fn cache_override_v2_set(
-    _m: &mut Mem<'_>,
+    m: &mut Mem<'_>,
     s: &mut Session,
     h: RequestHandle,
-    _tag: u32,
-    _ttl: u32,
-    _swr: u32,
-    _sk: u32,
-    _skl: u32,
+    tag: u32,
+    ttl: u32,
+    swr: u32,
+    sk: u32,
+    skl: u32,
 ) -> HostResult<()> {
-    s.get(h).map(drop)
+    let o = overrides(tag, ttl, swr, m.bytes(sk, skl)?)?;
+    s.get_mut(h)?.cache_override = o;
+    Ok(())
 }
 
-/// `cache_override_v3_set`: accepted, no effect yet.
+/// `cache_override_v3_set`: the same, from a config struct (the Rust SDK
+/// calls it on every send, with tag 0 when there is no override).
 fn cache_override_v3_set(
-    _m: &mut Mem<'_>,
+    m: &mut Mem<'_>,
     s: &mut Session,
     h: RequestHandle,
-    _tag: u32,
-    _cfg: u32,
+    tag: u32,
+    cfg: u32,
 ) -> HostResult<()> {
-    s.get(h).map(drop)
+    s.get(h)?;
+    let o = if tag == 0 {
+        Overrides::default()
+    } else {
+        let c: CacheOverrideConfig = m.read_struct(cfg)?;
+        let keys = if c.surrogate_keys.len.get() > 0 {
+            m.slice(c.surrogate_keys)?
+        } else {
+            &[]
+        };
+        overrides(tag, c.ttl.get(), c.stale_while_revalidate.get(), keys)?
+    };
+    s.get_mut(h)?.cache_override = o;
+    Ok(())
 }
 
 /// `framing_headers_mode_set`: accepted; framing is always ours.

@@ -11,6 +11,7 @@ use crate::host::backends::{DynamicBackendSpec, SendError};
 use crate::host::handles::{
     AsyncItemHandle, BodyHandle, PendingRequestHandle, RequestHandle, SecretHandle,
 };
+use crate::host::send::SendMode;
 use crate::host::session::{SendOutcome, Session};
 use crate::host::{HostError, HostResult};
 use std::time::Duration;
@@ -22,7 +23,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     const M: &str = "fastly_http_req";
     hostcall!(l, M, async send(req, body, bp, bl, resp_out, body_out));
     hostcall!(l, M, async send_v2(req, body, bp, bl, detail, resp_out, body_out));
-    hostcall!(l, M, async send_v3(req, body, bp, bl, detail, resp_out, body_out) => send_v2);
+    hostcall!(l, M, async send_v3(req, body, bp, bl, detail, resp_out, body_out));
     hostcall!(l, M, send_async(req, body, bp, bl, out));
     hostcall!(l, M, send_async_streaming(req, body, bp, bl, out));
     hostcall!(l, M, send_async_v2(req, body, bp, bl, streaming, out));
@@ -88,10 +89,11 @@ async fn send_and_wait(
     detail: Option<u32>,
     resp_out: u32,
     body_out: u32,
+    mode: SendMode,
 ) -> HostResult<()> {
     let prepared = {
         let (m, s) = g.mem_and_session()?;
-        s.prepare_send(m.str(bp, bl)?, req, body, false)?
+        s.prepare_send(m.str(bp, bl)?, req, body, mode)?
     };
     let outcome = prepared.send().await;
     let (mut m, s) = g.mem_and_session()?;
@@ -108,10 +110,21 @@ async fn send(
     resp_out: u32,
     body_out: u32,
 ) -> HostResult<()> {
-    send_and_wait(g, req, body, bp, bl, None, resp_out, body_out).await
+    send_and_wait(
+        g,
+        req,
+        body,
+        bp,
+        bl,
+        None,
+        resp_out,
+        body_out,
+        SendMode::Cached,
+    )
+    .await
 }
 
-/// `send_v2` and `send_v3`: as `send`, with an error detail.
+/// `send_v2`: as `send`, with an error detail.
 #[allow(clippy::too_many_arguments)]
 async fn send_v2(
     g: &mut impl Guest,
@@ -123,7 +136,35 @@ async fn send_v2(
     resp_out: u32,
     body_out: u32,
 ) -> HostResult<()> {
-    send_and_wait(g, req, body, bp, bl, Some(detail), resp_out, body_out).await
+    send_and_wait(
+        g,
+        req,
+        body,
+        bp,
+        bl,
+        Some(detail),
+        resp_out,
+        body_out,
+        SendMode::Cached,
+    )
+    .await
+}
+
+/// `send_v3`: as `send_v2`, but never through the cache (the SDKs use it
+/// when they run the cache logic themselves).
+#[allow(clippy::too_many_arguments)]
+async fn send_v3(
+    g: &mut impl Guest,
+    req: RequestHandle,
+    body: BodyHandle,
+    bp: u32,
+    bl: u32,
+    detail: u32,
+    resp_out: u32,
+    body_out: u32,
+) -> HostResult<()> {
+    let mode = SendMode::Uncached { streaming: false };
+    send_and_wait(g, req, body, bp, bl, Some(detail), resp_out, body_out, mode).await
 }
 
 /// Starts a send in the background and writes its pending-request handle.
@@ -135,10 +176,10 @@ fn start(
     body: BodyHandle,
     bp: u32,
     bl: u32,
-    streaming: bool,
+    mode: SendMode,
     out: u32,
 ) -> HostResult<()> {
-    let prepared = s.prepare_send(m.str(bp, bl)?, req, body, streaming)?;
+    let prepared = s.prepare_send(m.str(bp, bl)?, req, body, mode)?;
     let h = s.start_send(prepared);
     m.handle(out, h)
 }
@@ -153,7 +194,7 @@ fn send_async(
     bl: u32,
     out: u32,
 ) -> HostResult<()> {
-    start(m, s, req, body, bp, bl, false, out)
+    start(m, s, req, body, bp, bl, SendMode::Cached, out)
 }
 
 /// `send_async_streaming`: sends in the background while the program
@@ -167,10 +208,11 @@ fn send_async_streaming(
     bl: u32,
     out: u32,
 ) -> HostResult<()> {
-    start(m, s, req, body, bp, bl, true, out)
+    start(m, s, req, body, bp, bl, SendMode::Streaming, out)
 }
 
-/// `send_async_v2`: either of the two above, by flag.
+/// `send_async_v2`: in the background, streaming or not, never through the
+/// cache.
 #[allow(clippy::too_many_arguments)]
 fn send_async_v2(
     m: &mut Mem<'_>,
@@ -182,7 +224,10 @@ fn send_async_v2(
     streaming: u32,
     out: u32,
 ) -> HostResult<()> {
-    start(m, s, req, body, bp, bl, streaming != 0, out)
+    let mode = SendMode::Uncached {
+        streaming: streaming != 0,
+    };
+    start(m, s, req, body, bp, bl, mode, out)
 }
 
 /// Answers a poll: done (with handles) or not yet.

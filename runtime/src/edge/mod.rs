@@ -6,10 +6,12 @@
 //! the pod out of rotation), then it stops accepting and gives requests in
 //! flight the grace period.
 
+mod cache_setup;
 mod pending;
 mod router;
 mod services;
 
+pub use cache_setup::CacheFlags;
 pub use pending::PendingFlags;
 pub use router::{EdgeRouter, ServiceState};
 pub use services::project_config;
@@ -45,6 +47,10 @@ pub struct EdgeConfig {
     pub drain_delay: Duration,
     /// Then: time requests in flight get to finish.
     pub grace: Duration,
+    /// The HTTP cache.
+    pub cache: CacheFlags,
+    /// The purge API (bind to loopback).
+    pub purge_addr: SocketAddr,
     /// Flags of work to come, checked and reported.
     pub pending: PendingFlags,
 }
@@ -97,6 +103,16 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     let pending = config.pending.check()?;
     let runtime = Runtime::new(&limits)?;
     let metrics = Arc::new(Metrics::default());
+    if !config.purge_addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--purge-addr {}: the purge API has no authentication; give it a loopback address such as 127.0.0.1:9093",
+            config.purge_addr
+        );
+    }
+    let (cache, cache_report) = cache_setup::open_cache(&config.cache, metrics.cache.clone())?;
+    let purge = tokio::net::TcpListener::bind(config.purge_addr)
+        .await
+        .with_context(|| format!("listening on {} (purge API)", config.purge_addr))?;
     let router = Arc::new(EdgeRouter::default());
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -108,8 +124,13 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     let ready: ReadyCheck = Arc::new(move || {
         ready_router
             .readiness()
-            .map(|report| format!("{report}{pending}"))
+            .map(|report| format!("{report}{cache_report}{pending}"))
     });
+    tokio::spawn(crate::server::purge::serve_purge(
+        purge,
+        cache.clone(),
+        router.clone(),
+    ));
     let text = metrics.clone();
     let metrics_text: MetricsText = Arc::new(move || text.render());
     tokio::spawn(serve_admin(
@@ -129,6 +150,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         runtime,
         metrics.clone(),
         router.clone(),
+        cache,
     );
     services.refresh(&watched.file, &watched.limits, 0).await;
     let poll = config.poll;

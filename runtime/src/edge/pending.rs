@@ -1,18 +1,15 @@
-//! Flags the chart passes for work that comes later (the HTTP cache and
-//! cluster forwarding): each is checked now, so that a pod that would fail
-//! then fails today, and reported on `/readyz` as not used yet. None is
-//! silently ignored.
+//! Flags the chart passes for work that comes later (cluster forwarding):
+//! each is checked now, so that a pod that would fail then fails today,
+//! and reported on `/readyz` as not used yet. None is silently ignored.
 
 use anyhow::{Context, bail};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// `--cache-dir`, `--peers-file`, `--tls-dir`, `--cluster-addr`.
+/// `--peers-file`, `--tls-dir`, `--cluster-addr`.
 #[derive(Debug, Clone, Default)]
 pub struct PendingFlags {
-    /// The `cached` volume.
-    pub cache_dir: Option<PathBuf>,
     /// The peer list the agent writes.
     pub peers_file: Option<PathBuf>,
     /// The mTLS folder (cert-manager's Secret: tls.crt, tls.key, ca.crt).
@@ -25,14 +22,6 @@ impl PendingFlags {
     /// Checks each flag given; returns the report lines for `/readyz`.
     pub fn check(&self) -> anyhow::Result<String> {
         let mut report = String::new();
-        if let Some(dir) = &self.cache_dir {
-            writable_dir(dir).with_context(|| format!("--cache-dir {}", dir.display()))?;
-            let _ = writeln!(
-                report,
-                "cache-dir {}: writable; the HTTP cache is not built yet",
-                dir.display()
-            );
-        }
         if let Some(file) = &self.peers_file {
             let state = match crate::peers::PeerList::read(file) {
                 Ok(list) => format!("{} peers, {} ready", list.peers().len(), list.ready_count()),
@@ -69,7 +58,8 @@ impl PendingFlags {
     }
 }
 
-fn writable_dir(dir: &Path) -> anyhow::Result<()> {
+/// Fails unless `dir` is a directory this user can write.
+pub fn writable_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("not a directory; mount the cached volume there");
     }
@@ -100,26 +90,23 @@ mod tests {
     #[test]
     fn bad_flags_are_refused_and_good_ones_reported() {
         let dir = tempfile::tempdir().unwrap();
+        assert!(
+            format!(
+                "{:#}",
+                writable_dir(&dir.path().join("missing")).unwrap_err()
+            )
+            .contains("not a directory")
+        );
         let flags = PendingFlags {
-            cache_dir: Some(dir.path().join("missing")),
-            ..PendingFlags::default()
-        };
-        assert!(format!("{:#}", flags.check().unwrap_err()).contains("not a directory"));
-        let flags = PendingFlags {
-            cache_dir: Some(dir.path().to_path_buf()),
             tls_dir: Some(dir.path().to_path_buf()),
             ..PendingFlags::default()
         };
         assert!(format!("{:#}", flags.check().unwrap_err()).contains("tls.crt: missing"));
         let flags = PendingFlags {
-            cache_dir: Some(dir.path().to_path_buf()),
             cluster_addr: Some("0.0.0.0:7443".parse().unwrap()),
             ..PendingFlags::default()
         };
         let report = flags.check().unwrap();
-        assert!(
-            report.contains("writable") && report.contains("cluster-addr 0.0.0.0:7443"),
-            "{report}"
-        );
+        assert!(report.contains("cluster-addr 0.0.0.0:7443"), "{report}");
     }
 }

@@ -86,3 +86,14 @@ impl EdgeRouter {
         }
     }
 }
+
+impl crate::server::purge::ServiceLookup for EdgeRouter {
+    fn has_service(&self, name: &str) -> bool {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        states.as_ref().is_some_and(|s| s.contains_key(name))
+    }
+
+    fn service_for_host(&self, host: &str) -> Option<String> {
+        self.route(host).map(|s| s.env.name.clone())
+    }
+}

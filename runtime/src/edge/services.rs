@@ -3,6 +3,7 @@
 //! that fails to load leaves the previous one serving.
 
 use super::router::{EdgeRouter, ServiceState};
+use crate::cache::Cache;
 use crate::config::{BackendConfig, EdgeFile, ProjectConfig, parse_backend_url};
 use crate::engine::Runtime;
 use crate::engine::loaded::LoadedService;
@@ -37,17 +38,25 @@ pub struct Services {
     runtime: Runtime,
     metrics: Arc<Metrics>,
     router: Arc<EdgeRouter>,
+    cache: Cache,
     slots: BTreeMap<String, Slot>,
 }
 
 impl Services {
     /// No service loaded yet.
-    pub fn new(xqd: Xqd, runtime: Runtime, metrics: Arc<Metrics>, router: Arc<EdgeRouter>) -> Self {
+    pub fn new(
+        xqd: Xqd,
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        router: Arc<EdgeRouter>,
+        cache: Cache,
+    ) -> Self {
         Services {
             xqd,
             runtime,
             metrics,
             router,
+            cache,
             slots: BTreeMap::new(),
         }
     }
@@ -97,6 +106,7 @@ impl Services {
             &file.observability,
             limits,
             &active.dir,
+            &self.cache,
         )
         .await;
         match loaded {
@@ -160,6 +170,7 @@ async fn load_version(
     obs: &Observability,
     limits: &Limits,
     dir: &std::path::Path,
+    http_cache: &Cache,
 ) -> anyhow::Result<(LoadedService, ServiceManifest)> {
     let manifest = Xqd::read_manifest(dir)?;
     let service = &manifest.service;
@@ -179,7 +190,8 @@ async fn load_version(
     kv.seed(&project.kv_stores)?;
     let logs = LogSink::new(&service.name, log_targets(obs), None);
     let env = ServiceEnv::new(service.name.clone(), project, kv, logs, limits.clone())
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .with_cache(http_cache.clone());
     let runtime = runtime.clone();
     let path = dir.join(&manifest.package_file);
     let cache = xqd.compiled_dir();

@@ -42,6 +42,28 @@ pub enum SendErrorTag {
     InternalError = 22,
 }
 
+impl SendErrorTag {
+    /// The tag with code `code` (`InternalError` for any other).
+    pub fn from_code(code: u32) -> Self {
+        use SendErrorTag::*;
+        [
+            DnsError,
+            ConnectionRefused,
+            ConnectionTerminated,
+            ConnectionTimeout,
+            TlsCertificateError,
+            TlsConfigurationError,
+            HttpIncompleteResponse,
+            HttpResponseTimeout,
+            HttpProtocolError,
+            HttpRequestUriInvalid,
+        ]
+        .into_iter()
+        .find(|t| *t as u32 == code)
+        .unwrap_or(InternalError)
+    }
+}
+
 /// Why a backend request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -381,15 +403,21 @@ pub async fn send_to(
     gunzip: bool,
 ) -> Result<http::Response<StreamBody>, SendError> {
     let resp = backend.send(request).await?;
+    Ok(gunzip_if(resp, gunzip))
+}
+
+/// Decompresses a gzip response when the program asked for it
+/// (`auto_decompress_response_set`).
+pub fn gunzip_if(resp: http::Response<StreamBody>, gunzip: bool) -> http::Response<StreamBody> {
     let gzipped = resp
         .headers()
         .get(http::header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     if !(gunzip && gzipped) {
-        return Ok(resp);
+        return resp;
     }
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(http::header::CONTENT_ENCODING);
     parts.headers.remove(http::header::CONTENT_LENGTH);
-    Ok(http::Response::from_parts(parts, super::body::gunzip(body)))
+    http::Response::from_parts(parts, super::body::gunzip(body))
 }

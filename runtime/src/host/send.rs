@@ -1,26 +1,138 @@
 //! Sending a request the program built to a backend: taking the request
-//! and body out of their handles, sending now or in the background, and
-//! turning the outcome into response and body handles.
+//! and body out of their handles, through the HTTP cache unless the send
+//! is uncached or passes, now or in the background, and turning the
+//! outcome into response and body handles.
 
-use super::backends::{Backend, SendError, SendErrorTag, send_to};
-use super::body::{Body, OutgoingBody};
+use super::backends::{Backend, SendError, SendErrorTag, gunzip_if, send_to};
+use super::body::{Body, OutgoingBody, StreamBody, boxed};
 use super::handles::{BodyHandle, PendingRequestHandle, RequestHandle, ResponseHandle};
 use super::session::{PendingRequest, ResponseState, SendOutcome, Session};
 use super::{HostError, HostResult};
+use crate::cache::Cache;
+use crate::cache::freshness::Overrides;
+use crate::cache::key::Key;
+use crate::cache::readthrough::{Origin, OriginFailure, ReadRequest, Served, cacheable_request};
+use http::{HeaderValue, header};
 use std::sync::Arc;
+
+/// The request header a program sets its own cache key with (the SDKs
+/// write the key's bytes in hex).
+pub const CACHE_KEY_HEADER: &str = "fastly-xqd-cache-key";
+
+/// How a send treats the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Through the readthrough cache (`send`, `send_v2`, `send_async`).
+    Cached,
+    /// The program's body is still being written (`send_async_streaming`):
+    /// never looked up.
+    Streaming,
+    /// Straight to the backend, ignoring overrides (`send_v3`,
+    /// `send_async_v2`).
+    Uncached {
+        /// The program keeps writing the body.
+        streaming: bool,
+    },
+}
 
 /// A request taken out of its handles, ready to go.
 pub struct PreparedSend {
     backend: Arc<Backend>,
     request: http::Request<OutgoingBody>,
     gunzip: bool,
+    cache: Option<(Cache, String, Overrides)>,
 }
 
 impl PreparedSend {
-    /// Sends it and waits for the response head.
+    /// Sends it (through the cache when it may) and waits for the head.
     pub async fn send(self) -> SendOutcome {
-        send_to(&self.backend, self.request, self.gunzip).await
+        let Some((cache, service, overrides)) = self.cache else {
+            return send_to(&self.backend, self.request, self.gunzip).await;
+        };
+        let (mut parts, body) = self.request.into_parts();
+        let primary = primary_key(&service, &self.backend, &mut parts);
+        let keep_surrogate = keeps_surrogate_headers(&parts.headers);
+        let read = ReadRequest {
+            service,
+            primary,
+            parts,
+            overrides,
+        };
+        let served = cache.readthrough(read, origin(self.backend.clone())).await;
+        let resp = match served {
+            Ok(Served::Cached(resp)) => resp.map(boxed),
+            Ok(Served::Origin(resp)) => miss_headers(resp.map(boxed)),
+            Ok(Served::Pass(parts)) => {
+                let req = http::Request::from_parts(*parts, body);
+                miss_headers(self.backend.send(req).await?)
+            }
+            Err(f) => {
+                return Err(SendError {
+                    tag: SendErrorTag::from_code(f.code),
+                    message: f.message,
+                });
+            }
+        };
+        let mut resp = gunzip_if(resp, self.gunzip);
+        if !keep_surrogate {
+            resp.headers_mut().remove("surrogate-key");
+            resp.headers_mut().remove("surrogate-control");
+        }
+        Ok(resp)
     }
+}
+
+/// The backend as the cache's origin: a body-less request, its response
+/// or its classified failure.
+fn origin(backend: Arc<Backend>) -> Origin {
+    Arc::new(move |parts| {
+        let backend = backend.clone();
+        Box::pin(async move {
+            let req = http::Request::from_parts(parts, OutgoingBody::default());
+            backend.send(req).await.map_err(|e| OriginFailure {
+                code: e.tag as u32,
+                message: e.message,
+            })
+        })
+    })
+}
+
+/// The key a send is cached under: the program's (`fastly-xqd-cache-key`,
+/// taken off the request), or Host and URL. The Host is what the backend
+/// will send: its override, the request's, or the backend's own.
+fn primary_key(service: &str, backend: &Backend, parts: &mut http::request::Parts) -> Key {
+    if let Some(custom) = parts.headers.remove(CACHE_KEY_HEADER) {
+        return Key::custom(service, custom.as_bytes());
+    }
+    let host = match (
+        &backend.config.override_host,
+        parts.headers.get(header::HOST),
+    ) {
+        (Some(h), _) => h.to_ascii_lowercase(),
+        (None, Some(h)) => String::from_utf8_lossy(h.as_bytes()).to_ascii_lowercase(),
+        (None, None) => parts
+            .uri
+            .authority()
+            .or(backend.config.url.authority())
+            .map(|a| a.as_str().to_ascii_lowercase())
+            .unwrap_or_default(),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    Key::http(service, host.as_bytes(), path)
+}
+
+/// Whether the program sees `Surrogate-Key` and `Surrogate-Control` (it
+/// asked with `Fastly-FF` or `Fastly-Debug`, as at Fastly).
+fn keeps_surrogate_headers(headers: &http::HeaderMap) -> bool {
+    headers.contains_key("fastly-ff") || headers.contains_key("fastly-debug")
+}
+
+/// What the cache did not answer is a miss to the program.
+fn miss_headers(mut resp: http::Response<StreamBody>) -> http::Response<StreamBody> {
+    let h = resp.headers_mut();
+    h.insert("x-cache", HeaderValue::from_static("MISS"));
+    h.insert("x-cache-hits", HeaderValue::from_static("0"));
+    resp
 }
 
 impl Session {
@@ -31,7 +143,7 @@ impl Session {
         backend: &str,
         req: RequestHandle,
         body: BodyHandle,
-        streaming: bool,
+        mode: SendMode,
     ) -> HostResult<PreparedSend> {
         let backend = self
             .env()
@@ -47,6 +159,10 @@ impl Session {
         self.count_backend_request()?;
         let state = self.take(req)?;
         let b = self.take(body)?;
+        let streaming = matches!(
+            mode,
+            SendMode::Streaming | SendMode::Uncached { streaming: true }
+        );
         let outgoing = if streaming {
             let (handle_body, out) = b.into_streaming();
             self.put(body, handle_body);
@@ -54,10 +170,19 @@ impl Session {
         } else {
             b.into_outgoing()
         };
+        let cache = match (&self.env().cache, mode) {
+            (Some(cache), SendMode::Cached)
+                if cacheable_request(&state.parts.method, &state.cache_override) =>
+            {
+                Some((cache.clone(), self.env().name.clone(), state.cache_override))
+            }
+            _ => None,
+        };
         Ok(PreparedSend {
             backend,
             request: http::Request::from_parts(state.parts, outgoing),
             gunzip: state.auto_decompress_gzip,
+            cache,
         })
     }
 
@@ -94,7 +219,7 @@ impl Session {
     /// Gives a successful backend response handles for its head and body.
     pub fn accept_response(
         &mut self,
-        resp: http::Response<super::body::StreamBody>,
+        resp: http::Response<StreamBody>,
     ) -> (ResponseHandle, BodyHandle) {
         let (parts, body) = resp.into_parts();
         // The connector records the origin's address on the response.

@@ -7,6 +7,7 @@ use super::downstream::DownstreamRequest;
 use super::erl::RateLimiter;
 use super::kv::KvStores;
 use super::logs::LogSink;
+use crate::cache::Cache;
 use crate::config::ProjectConfig;
 use crate::limits::Limits;
 use std::collections::BTreeSet;
@@ -32,6 +33,9 @@ pub struct ServiceEnv {
     pub logs: LogSink,
     /// Per-request limits.
     pub limits: Limits,
+    /// The HTTP cache in front of backend sends (none: every send goes to
+    /// the backend).
+    pub cache: Option<Cache>,
     /// Instances waiting in `next_request_wait`.
     idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
 }
@@ -56,8 +60,15 @@ impl ServiceEnv {
             erl: RateLimiter::default(),
             logs,
             limits,
+            cache: None,
             idle: Mutex::default(),
         })
+    }
+
+    /// Puts `cache` in front of the backends.
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// An instance waits for a request: the returned receiver gets one.

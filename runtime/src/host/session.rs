@@ -31,6 +31,8 @@ pub struct RequestState {
     pub parts: http::request::Parts,
     /// Decompress gzip responses to this request.
     pub auto_decompress_gzip: bool,
+    /// The program's `cache_override_*`.
+    pub cache_override: crate::cache::freshness::Overrides,
 }
 
 impl RequestState {
@@ -39,6 +41,7 @@ impl RequestState {
         RequestState {
             parts: http::Request::new(()).into_parts().0,
             auto_decompress_gzip: false,
+            cache_override: Default::default(),
         }
     }
 }
@@ -224,7 +227,7 @@ impl Session {
         let (parts, body) = req.request.into_parts();
         let rh = self.insert(RequestState {
             parts,
-            auto_decompress_gzip: false,
+            ..RequestState::new()
         });
         let bh = self.insert(Body::from_stream(body));
         self.downstream.meta.insert(rh, req.meta);

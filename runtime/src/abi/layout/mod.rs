@@ -7,6 +7,7 @@
 //! the struct.
 
 pub mod backend;
+pub mod cache;
 pub mod kv;
 
 use super::memory::Mem;
