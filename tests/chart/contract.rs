@@ -83,6 +83,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--config=/etc/fastly-anywhere/edge.yaml",
                 "--xqd-dir=/var/lib/fastly-anywhere/xqd",
                 "--cache-dir=/var/lib/fastly-anywhere/cached",
+                "--cache-capacity=80%",
                 "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
                 "--tls-dir=/etc/fastly-anywhere/mtls",
                 "--http-addr=0.0.0.0:8080",
@@ -129,6 +130,26 @@ fn the_edge_grace_is_what_the_drain_delay_leaves() {
         "terminationGracePeriodSeconds=20,drainDelaySeconds=30",
     ];
     assert_eq!(edge_flag(&set, "--grace-seconds="), "1");
+}
+
+#[test]
+fn the_edge_gets_the_cache_capacity_as_written() {
+    for (label, helm) in helms() {
+        for capacity in ["24Gi", "95%"] {
+            let set = format!("cached.capacity={capacity}");
+            let spec = pod_spec(&render_objects(
+                &helm,
+                "gke",
+                "premium-rwo",
+                &["--set-string", &set],
+            ));
+            let flag = format!("--cache-capacity={capacity}");
+            assert!(
+                args(container(&spec, "containers", "edge")).contains(&flag),
+                "{label}: {flag}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -114,6 +114,13 @@ codes! {
     StorageClassMismatch = "W0411", Warning, "storage class of another provider";
     /// A volume below the provider's minimum disk size.
     VolumeTooSmall = "W0412", Warning, "volume below the provider minimum";
+    /// `cached.capacity` that is neither a percentage from 1 to 95 nor a
+    /// quantity.
+    BadCacheCapacity = "E0413", Error, "bad cache capacity";
+    /// A cache capacity larger than the `cached` volume.
+    CacheAboveVolume = "E0414", Error, "cache capacity above the volume size";
+    /// A cache capacity that leaves less than 10% of the volume as headroom.
+    CacheHeadroomLow = "W0415", Warning, "little headroom on the cache volume";
     /// Two services with the same name.
     DuplicateServiceName = "E0500", Error, "duplicate service name";
     /// The same domain served by two services.

@@ -191,6 +191,7 @@ mod tests {
             "edgeStack.replicas",
             "cached.volumeClaim.requests.storage",
             "cached.volumeClaim.storageClassName",
+            "cached.capacity",
             "xqd.volumeClaim.requests.storage",
             "xqd.volumeClaim.storageClassName",
             "bootstrap.token",

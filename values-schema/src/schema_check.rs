@@ -63,7 +63,14 @@ fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
             let expected = expected_types(schema, &path);
             let wanted = describe_types(&expected);
             let found = json_type(instance);
-            let help = type_help(&expected, instance);
+            let help = if instance.is_number() && path == KeyPath::dotted("cached.capacity") {
+                // "80" would be 80 bytes: the number was surely a percentage.
+                Some(format!(
+                    "write a percentage with its sign, quoted: \"{instance}%\" (or a quantity such as \"24Gi\")"
+                ))
+            } else {
+                type_help(&expected, instance)
+            };
             let mut f = Finding::new(
                 Code::WrongType,
                 path,
@@ -273,7 +280,8 @@ fn type_help(expected: &[String], found: &Value) -> Option<String> {
     }
 }
 
-fn quantity_help(text: &str) -> String {
+/// How to fix a quantity that does not parse (`32GB`: use 32Gi).
+pub(crate) fn quantity_help(text: &str) -> String {
     let upper = text.trim().to_ascii_uppercase();
     for (written, right) in [("GB", "Gi"), ("MB", "Mi"), ("KB", "Ki"), ("TB", "Ti")] {
         if let Some(n) = upper.strip_suffix(written) {
@@ -372,6 +380,19 @@ mod tests {
                 ("edgeStack.replicas".into(), "E0101"),
                 ("provider".into(), "E0102"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_bare_number_as_cache_capacity_is_read_as_a_percentage() {
+        let f = check_schema(&with_defaults(json!({"cached": {"capacity": 80}}))).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::WrongType);
+        assert_eq!(
+            f[0].help.as_deref(),
+            Some(
+                "write a percentage with its sign, quoted: \"80%\" (or a quantity such as \"24Gi\")"
+            )
         );
     }
 

@@ -126,8 +126,8 @@ pub async fn connect(
 impl DoctorRequest {
     /// What to check for, from the chart's values (defaults merged in).
     pub fn from_values(values: &values_schema::Values, namespace: String, release: String) -> Self {
-        let class = |v: &values_schema::values::VolumeSettings| {
-            v.volume_claim
+        let class = |claim: &values_schema::values::VolumeClaim| {
+            claim
                 .storage_class_name
                 .clone()
                 .or_else(|| values.provider.default_storage_class().map(String::from))
@@ -135,7 +135,10 @@ impl DoctorRequest {
         DoctorRequest {
             namespace,
             release,
-            storage_classes: vec![class(&values.cached), class(&values.xqd)],
+            storage_classes: vec![
+                class(&values.cached.volume_claim),
+                class(&values.xqd.volume_claim),
+            ],
             pull_secret: values
                 .image_pull_secrets
                 .first()

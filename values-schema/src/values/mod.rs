@@ -24,7 +24,9 @@ pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
 pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
 pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
 pub use services::{Backend, ConfigStore, H2oService, H2oServiceType, PackageSource, Service};
-pub use storage::{VolumeClaim, VolumeRequests, VolumeSettings};
+pub use storage::{
+    CacheCapacity, CacheSize, CachedVolumeSettings, VolumeClaim, VolumeRequests, VolumeSettings,
+};
 pub use tokens::{Bootstrap, ExistingSecret};
 
 use schemars::JsonSchema;
@@ -41,7 +43,7 @@ pub struct Values {
     pub edge_stack: EdgeStack,
     /// The HTTP cache volume (a PersistentVolumeClaim per pod). The minimum
     /// disk size differs between providers and storage classes.
-    pub cached: VolumeSettings,
+    pub cached: CachedVolumeSettings,
     /// The volume for Compute packages and their precompiled modules, so that
     /// a restarted pod serves without recompiling.
     pub xqd: VolumeSettings,
@@ -129,7 +131,7 @@ impl Default for Values {
     fn default() -> Self {
         Values {
             edge_stack: EdgeStack::default(),
-            cached: VolumeSettings::default(),
+            cached: CachedVolumeSettings::default(),
             xqd: VolumeSettings::default(),
             bootstrap: Bootstrap::default(),
             fastly_key: None,
