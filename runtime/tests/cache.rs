@@ -183,7 +183,11 @@ async fn send(cache: &Cache, origin: &Origin, req: ReadRequest) -> (u16, http::H
             let (p, b) = origin(*parts).await.unwrap().into_parts();
             let mut headers = p.headers;
             headers.insert("x-test-pass", http::HeaderValue::from_static("1"));
-            (p.status.as_u16(), headers, b.collect().await.unwrap().to_bytes())
+            (
+                p.status.as_u16(),
+                headers,
+                b.collect().await.unwrap().to_bytes(),
+            )
         }
     }
 }
@@ -432,7 +436,11 @@ async fn overrides_pass_and_ttl_are_honoured() {
     let mut pass = get("/o", &[]);
     pass.overrides.pass = true;
     let (_, h, _) = send(&cache, &o, pass).await;
-    assert_eq!(header(&h, "x-test-pass"), "1", "a pass goes around the cache");
+    assert_eq!(
+        header(&h, "x-test-pass"),
+        "1",
+        "a pass goes around the cache"
+    );
     assert_eq!(srv.count("/o"), 2);
 }
 
