@@ -7,6 +7,7 @@ mod acl;
 mod async_io;
 mod backend;
 mod body;
+mod cache;
 mod compute_runtime;
 mod downstream;
 mod erl;
@@ -16,6 +17,7 @@ mod kv_store;
 pub mod layout;
 mod log;
 pub mod memory;
+mod purge;
 mod req;
 mod req_send;
 mod resp;
@@ -156,6 +158,8 @@ pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     erl::add(linker)?;
     acl::add(linker)?;
     async_io::add(linker)?;
+    cache::add(linker)?;
+    purge::add(linker)?;
     backend::add(linker)?;
     compute_runtime::add(linker)?;
     Ok(())

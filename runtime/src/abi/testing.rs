@@ -81,8 +81,17 @@ impl TestGuest {
         Self::with_config(ProjectConfig::default())
     }
 
+    /// A guest of a service with an HTTP cache in memory.
+    pub fn with_cache(cache: crate::cache::Cache) -> Self {
+        Self::build(ProjectConfig::default(), Some(cache))
+    }
+
     /// A guest of a service configured by `config` (backends, stores).
     pub fn with_config(config: ProjectConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    fn build(config: ProjectConfig, cache: Option<crate::cache::Cache>) -> Self {
         let kv = Arc::new(KvStores::in_memory().expect("an in-memory KV database"));
         kv.seed(&config.kv_stores).expect("KV stores seeded");
         let env = ServiceEnv::new(
@@ -93,6 +102,10 @@ impl TestGuest {
             Limits::default(),
         )
         .expect("a service environment");
+        let env = match cache {
+            Some(c) => env.with_cache(c),
+            None => env,
+        };
         let (first, response) = client_request("client body");
         TestGuest {
             mem: vec![0; MEMORY_BYTES],

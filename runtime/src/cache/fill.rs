@@ -68,6 +68,12 @@ impl<E: Clone> Fill<E> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A fill outside the collapsing map (a Core Cache insert read back
+    /// while it is written).
+    pub fn standalone() -> Arc<Self> {
+        Arc::new(Fill::new())
+    }
+
     /// Publishes the head.
     pub fn set_head(&self, head: FillHead<E>) {
         self.lock().head = Some(head);

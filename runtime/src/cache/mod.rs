@@ -14,6 +14,7 @@
 
 pub mod body;
 pub mod capacity;
+pub mod core;
 pub mod fill;
 pub mod freshness;
 pub mod index;
@@ -89,6 +90,7 @@ struct CacheInner {
     next_id: AtomicU64,
     metrics: CacheMetrics,
     http: readthrough::HttpState,
+    core_locks: core::TransactionLocks,
 }
 
 impl std::fmt::Debug for Cache {
@@ -175,6 +177,7 @@ impl Cache {
                 next_id: AtomicU64::new(next_id),
                 metrics,
                 http: readthrough::HttpState::default(),
+                core_locks: core::TransactionLocks::default(),
             }),
         }
     }

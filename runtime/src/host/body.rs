@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Errors of body streams.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -34,6 +34,8 @@ pub struct Body {
     sink: Option<mpsc::Sender<Frame<Bytes>>>,
     /// Trailers, received or to send.
     trailers: HeaderMap,
+    /// Told when the program closes the body (not when it abandons it).
+    on_close: Option<oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for Body {
@@ -216,6 +218,9 @@ impl Body {
 
     /// Closes a body: a streaming body sends its trailers and ends.
     pub async fn close(mut self) {
+        if let Some(tx) = self.on_close.take() {
+            let _ = tx.send(());
+        }
         if let Some(sink) = self.sink.take()
             && !self.trailers.is_empty()
         {
@@ -252,6 +257,18 @@ impl Body {
             ..Body::default()
         };
         (handle_body, out)
+    }
+}
+
+impl Body {
+    /// A body the program writes, read from the returned stream, with a
+    /// signal that says whether the program closed it (`Ok`) or abandoned
+    /// it (the sender is dropped).
+    pub fn written_by_guest() -> (Body, OutgoingBody, oneshot::Receiver<()>) {
+        let (mut body, out) = Body::default().into_streaming();
+        let (tx, rx) = oneshot::channel();
+        body.on_close = Some(tx);
+        (body, out, rx)
     }
 }
 

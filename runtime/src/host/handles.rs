@@ -50,6 +50,10 @@ handle_types! {
     KvOpHandle,
     /// A promise of the next client request (reusable sandboxes).
     PromiseHandle,
+    /// A Core Cache lookup's outcome (`fastly_cache`).
+    CacheHandle,
+    /// A transactional Core Cache lookup still waiting.
+    CacheBusyHandle,
     /// Any handle that can be waited on: a body, a pending request, a KV
     /// operation or a request promise.
     AsyncItemHandle,

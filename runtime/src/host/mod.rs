@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod body;
 pub mod clock;
+pub mod core_cache;
 pub mod downstream;
 pub mod erl;
 pub mod handles;

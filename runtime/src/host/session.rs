@@ -5,10 +5,12 @@
 use super::backends::SendError;
 use super::body::{Body, StreamBody};
 use super::clock::ExecClock;
+use super::core_cache::{CacheBusy, CacheEntry};
 use super::downstream::{DownstreamMeta, DownstreamRequest, DownstreamResponse};
 use super::handles::{
-    AsyncItemHandle, BodyHandle, Handle, HandleCounter, KvOpHandle, PendingRequestHandle,
-    PromiseHandle, RequestHandle, ResponseHandle, SecretHandle, StoreHandle, Table,
+    AsyncItemHandle, BodyHandle, CacheBusyHandle, CacheHandle, Handle, HandleCounter, KvOpHandle,
+    PendingRequestHandle, PromiseHandle, RequestHandle, ResponseHandle, SecretHandle, StoreHandle,
+    Table,
 };
 use super::kv::{KvError, KvListPage, KvValue};
 use super::service::ServiceEnv;
@@ -175,6 +177,8 @@ tables! {
     secrets: SecretHandle => Secret,
     kv_ops: KvOpHandle => KvOp,
     promises: PromiseHandle => RequestPromise,
+    cache_entries: CacheHandle => CacheEntry,
+    cache_busy: CacheBusyHandle => CacheBusy,
 }
 
 /// The client side of the session.
@@ -406,6 +410,20 @@ impl Session {
                     return Poll::Pending;
                 };
                 *op = KvOp::Done(done.unwrap_or(KvOutcome::Insert(Err(KvError::InternalError))));
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if self.contains(CacheHandle::from(n)) {
+            // A cache handle exists only once its lookup has resolved.
+            return Poll::Ready(Ok(()));
+        }
+        if let Ok(busy) = self.get_mut(CacheBusyHandle::from(n)) {
+            if let CacheBusy::Running(task) = busy {
+                let Poll::Ready(done) = Pin::new(task).poll(cx) else {
+                    return Poll::Pending;
+                };
+                let entry = done.map_err(|e| HostError::Other(format!("cache lookup: {e}")))?;
+                *busy = CacheBusy::Done(Box::new(entry));
             }
             return Poll::Ready(Ok(()));
         }

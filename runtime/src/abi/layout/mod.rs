@@ -33,6 +33,25 @@ impl Mem<'_> {
             .map_err(|_| HostError::Invalid(format!("guest struct at {ptr} is malformed")))
     }
 
+    /// The guest struct `T` at `ptr`, of which the guest may have laid out
+    /// only a prefix (the JS SDK declares some option structs shorter than
+    /// fastly-sys): bytes past the end of memory read as zero. Use it only
+    /// where the fields read are those the option mask names.
+    pub fn read_struct_prefix<T: FromBytes>(&self, ptr: u32) -> HostResult<T> {
+        let want = size_of::<T>();
+        let start = (ptr as usize).min(self.0.len());
+        let have = self.0.len().saturating_sub(start).min(want);
+        if have == 0 {
+            return Err(HostError::Invalid(format!(
+                "guest struct at {ptr} is out of bounds"
+            )));
+        }
+        let mut buf = vec![0u8; want];
+        buf[..have].copy_from_slice(&self.0[start..start + have]);
+        T::read_from_bytes(&buf)
+            .map_err(|_| HostError::Invalid(format!("guest struct at {ptr} is malformed")))
+    }
+
     /// The bytes a [`GuestSlice`] points to.
     pub fn slice(&self, s: GuestSlice) -> HostResult<&[u8]> {
         self.bytes(s.ptr.get(), s.len.get())
