@@ -122,13 +122,11 @@ impl Cache {
                 Staleness::WithinError | Staleness::Expired => stale = Some(found),
             }
         }
-        if self
-            .inner
-            .http
-            .pass_until
-            .get(&req.primary)
-            .is_some_and(|until| until > now)
-        {
+        // A program that sets a TTL wants the object stored whatever the
+        // key's last response said.
+        let hit_for_pass = req.overrides.ttl.is_none()
+            && (self.inner.http.pass_until.get(&req.primary)).is_some_and(|until| until > now);
+        if hit_for_pass {
             metrics.lookup(&req.service, "pass");
             return Ok(Served::Pass(Box::new(req.parts)));
         }
