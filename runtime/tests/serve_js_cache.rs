@@ -28,7 +28,7 @@ async fn cache_guest(name: &str) -> (Server, OriginServer, tempfile::TempDir) {
     (serve(&js_guest(name), Some(&manifest), &[]), srv, dir)
 }
 
-async fn through_the_cache(name: &str) {
+async fn through_the_cache(name: &str, host_mode: bool) {
     let (s, srv, _dir) = cache_guest(name).await;
     srv.set(
         "/fresh",
@@ -36,6 +36,10 @@ async fn through_the_cache(name: &str) {
     );
     srv.set(
         "/private",
+        Answer::ok(&[("cache-control", "private")], "private"),
+    );
+    srv.set(
+        "/private-ttl",
         Answer::ok(&[("cache-control", "private")], "private"),
     );
     for _ in 0..5 {
@@ -60,15 +64,42 @@ async fn through_the_cache(name: &str) {
         3,
         "{name}: a private response every time"
     );
-    for _ in 0..5 {
-        let r = get(s.addr, "/ttl/private").await;
-        assert_eq!(r.body, "private");
+    // A TTL override outlives the origin's own max age.
+    srv.set(
+        "/short",
+        Answer::ok(&[("cache-control", "max-age=1")], "short"),
+    );
+    srv.set(
+        "/short2",
+        Answer::ok(&[("cache-control", "max-age=1")], "short"),
+    );
+    for _ in 0..3 {
+        get(s.addr, "/ttl/short").await;
+        get(s.addr, "/plain/short2").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    for _ in 0..3 {
+        get(s.addr, "/ttl/short").await;
+        get(s.addr, "/plain/short2").await;
     }
     assert_eq!(
-        srv.count("/private"),
-        4,
-        "{name}: a TTL override stores what headers forbid: one more origin request for five"
+        (srv.count("/short"), srv.count("/short2")),
+        (1, 2),
+        "{name}: a TTL override of 60 s keeps what max-age=1 would let expire"
     );
+    if host_mode {
+        // The readthrough cache also stores what headers forbid when the
+        // program sets a TTL (with the HTTP cache API the SDK decides).
+        for _ in 0..5 {
+            let r = get(s.addr, "/ttl/private-ttl").await;
+            assert_eq!(r.body, "private");
+        }
+        assert_eq!(
+            srv.count("/private-ttl"),
+            1,
+            "{name}: a TTL override stores a private response"
+        );
+    }
     for _ in 0..3 {
         get(s.addr, "/pass/fresh").await;
     }
@@ -81,12 +112,12 @@ async fn through_the_cache(name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fetch_goes_through_the_readthrough_cache() {
-    through_the_cache("cache").await;
+    through_the_cache("cache", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fetch_with_the_http_cache_api_enabled_caches_alike() {
-    through_the_cache("cache-http").await;
+    through_the_cache("cache-http", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

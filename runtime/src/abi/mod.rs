@@ -13,6 +13,7 @@ mod downstream;
 mod erl;
 mod geo;
 pub(crate) mod headers;
+mod http_cache;
 mod kv_store;
 pub mod layout;
 mod log;
@@ -160,6 +161,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     async_io::add(linker)?;
     cache::add(linker)?;
     purge::add(linker)?;
+    http_cache::add(linker)?;
     backend::add(linker)?;
     compute_runtime::add(linker)?;
     Ok(())

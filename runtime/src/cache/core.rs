@@ -8,7 +8,7 @@
 use super::Cache;
 use super::key::Key;
 use super::lookup::Found;
-use super::object::{ObjectMeta, Staleness, now_ms};
+use super::object::{ObjectMeta, Staleness, StoredHead, now_ms};
 use super::write::ObjectWriter;
 use super::writer::WriteOp;
 use std::collections::HashMap;
@@ -35,6 +35,11 @@ pub struct CoreWrite {
     pub sensitive: bool,
     /// The body length the program announced.
     pub length: Option<u64>,
+    /// Usable when revalidation fails, this long after `max_age` (HTTP
+    /// cache API).
+    pub stale_if_error: Duration,
+    /// The response head, for objects of the HTTP cache API.
+    pub head: Option<StoredHead>,
 }
 
 impl CoreWrite {
@@ -53,11 +58,11 @@ impl CoreWrite {
             initial_age_ms: self.initial_age.as_millis() as u64,
             max_age_ms: self.max_age.as_millis() as u64,
             swr_ms: self.stale_while_revalidate.as_millis() as u64,
-            sie_ms: 0,
+            sie_ms: self.stale_if_error.as_millis() as u64,
             surrogate_keys: self.surrogate_keys.clone(),
             vary,
             user_metadata: self.user_metadata.clone(),
-            head: None,
+            head: self.head.clone(),
             invalidated: false,
             sensitive: self.sensitive,
         }
@@ -66,6 +71,9 @@ impl CoreWrite {
     /// Applies its freshness and metadata to an existing object's `meta`.
     pub fn update(&self, meta: &ObjectMeta) -> ObjectMeta {
         let mut new = self.meta(&meta.service, Key(meta.primary));
+        if new.head.is_none() {
+            new.head.clone_from(&meta.head);
+        }
         new.object_id = meta.object_id;
         new.length = meta.length;
         new.chunks = meta.chunks;
@@ -102,6 +110,16 @@ impl TransactionLocks {
     }
 }
 
+/// Objects of the Core Cache (no response head) or of the HTTP cache (a
+/// stored response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `fastly_cache`.
+    Core,
+    /// The readthrough cache and `fastly_http_cache`.
+    Http,
+}
+
 /// What a transactional lookup found.
 #[derive(Debug)]
 pub struct Transaction {
@@ -117,20 +135,40 @@ impl Cache {
         Key::custom(service, key)
     }
 
-    /// The object under `primary` matching request `headers`, when one is
-    /// stored (fresh or stale).
+    /// The Core Cache object under `primary` matching request `headers`,
+    /// when one is stored (fresh or stale).
     pub async fn core_lookup(&self, primary: &Key, headers: &http::HeaderMap) -> Option<Found> {
+        self.lookup_kind(primary, headers, ObjectKind::Core).await
+    }
+
+    /// The object of `kind` under `primary` matching request `headers`.
+    pub async fn lookup_kind(
+        &self,
+        primary: &Key,
+        headers: &http::HeaderMap,
+        kind: ObjectKind,
+    ) -> Option<Found> {
         let rule = self.inner.index.vary_rule(primary).unwrap_or_default();
         let found = self.lookup(&primary.variant(&rule, headers)).await?;
-        (found.meta.head.is_none()).then_some(found)
+        (found.meta.head.is_some() == (kind == ObjectKind::Http)).then_some(found)
     }
 
     /// A transactional lookup: usable objects are answered at once (one
     /// caller per stale object gets the obligation to revalidate it);
     /// otherwise the caller waits for the key's obligation.
     pub async fn core_transaction(&self, primary: Key, headers: &http::HeaderMap) -> Transaction {
+        self.transaction(primary, headers, ObjectKind::Core).await
+    }
+
+    /// A transactional lookup of objects of `kind`.
+    pub async fn transaction(
+        &self,
+        primary: Key,
+        headers: &http::HeaderMap,
+        kind: ObjectKind,
+    ) -> Transaction {
         let lock = self.inner.core_locks.lock_of(primary);
-        if let Some(found) = self.core_lookup(&primary, headers).await {
+        if let Some(found) = self.lookup_kind(&primary, headers, kind).await {
             match found.meta.staleness(now_ms()) {
                 Staleness::Fresh => {
                     return Transaction {
@@ -149,7 +187,7 @@ impl Cache {
             }
         }
         let guard = lock.lock_owned().await;
-        let again = self.core_lookup(&primary, headers).await;
+        let again = self.lookup_kind(&primary, headers, kind).await;
         let usable = again.as_ref().map(|f| f.meta.staleness(now_ms()));
         match usable {
             Some(Staleness::Fresh | Staleness::WithinRevalidate) => Transaction {

@@ -185,6 +185,24 @@ pub fn freshness(
     })
 }
 
+/// What the headers suggest for a response, stored or not: its freshness,
+/// or, when it may not be stored, a max age of zero with the rest as the
+/// headers give it (the HTTP cache API reports both).
+pub fn suggestion(status: StatusCode, headers: &HeaderMap, overrides: &Overrides) -> Freshness {
+    freshness(status, headers, overrides).unwrap_or_else(|_| {
+        let mut keys = surrogate_key_header(headers);
+        keys.extend(overrides.surrogate_keys.iter().cloned());
+        Freshness {
+            max_age: Duration::ZERO,
+            initial_age: age_header(headers),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            surrogate_keys: keys,
+            sensitive: overrides.pci,
+        }
+    })
+}
+
 fn header_ttl(headers: &HeaderMap, surrogate: &Directives, cache_control: &Directives) -> Duration {
     if let Some(s) = surrogate
         .max_age

@@ -82,6 +82,24 @@ impl Default for HttpState {
     }
 }
 
+impl Cache {
+    /// Remembers that `primary`'s responses are not cacheable for `ttl`
+    /// (hit-for-pass).
+    pub fn record_uncacheable(&self, primary: Key, ttl: std::time::Duration) {
+        let until = now_ms() + ttl.as_millis() as u64;
+        self.inner.http.pass_until.insert(primary, until);
+    }
+
+    /// True while `primary` is recorded as not cacheable.
+    pub fn is_hit_for_pass(&self, primary: &Key) -> bool {
+        self.inner
+            .http
+            .pass_until
+            .get(primary)
+            .is_some_and(|until| until > now_ms())
+    }
+}
+
 /// Whether a send may use the cache at all.
 pub fn cacheable_request(method: &Method, overrides: &Overrides) -> bool {
     !overrides.pass && (method == Method::GET || method == Method::HEAD)
@@ -349,7 +367,7 @@ struct FillJob {
 /// The request a fill sends: a GET for the whole object (never the
 /// client's range or conditions), conditional on the stale object's
 /// validators when there is one.
-fn origin_request(parts: &http::request::Parts, stale: Option<&Found>) -> http::request::Parts {
+pub fn origin_request(parts: &http::request::Parts, stale: Option<&Found>) -> http::request::Parts {
     let mut req = http::Request::new(());
     *req.method_mut() = Method::GET;
     *req.uri_mut() = parts.uri.clone();
@@ -397,10 +415,24 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
-/// A hit: the stored head with `Age` and `X-Cache`, the body or the
-/// range or nothing (HEAD, a matching `If-None-Match`).
+/// A hit: the stored response with `Age`, `X-Cache` and `X-Cache-Hits`.
 fn respond_from(found: &Found, req: &http::request::Parts, now: u64) -> http::Response<CacheBody> {
     let hits = found.record_hit();
+    let mut resp = stored_response(found, req, now, true);
+    let h = resp.headers_mut();
+    h.insert("x-cache", HeaderValue::from_static("HIT"));
+    h.insert("x-cache-hits", HeaderValue::from(hits));
+    resp
+}
+
+/// A stored response with its `Age`; for a client (`for_client`), HEAD
+/// gets no body, a range a 206 and a matching `If-None-Match` a 304.
+pub fn stored_response(
+    found: &Found,
+    req: &http::request::Parts,
+    now: u64,
+    for_client: bool,
+) -> http::Response<CacheBody> {
     let (status, mut headers) = found
         .meta
         .head
@@ -411,9 +443,11 @@ fn respond_from(found: &Found, req: &http::request::Parts, now: u64) -> http::Re
         header::AGE,
         HeaderValue::from(found.meta.age(now).as_secs()),
     );
-    headers.insert("x-cache", HeaderValue::from_static("HIT"));
-    headers.insert("x-cache-hits", HeaderValue::from(hits));
     let length = found.meta.length;
+    if !for_client {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        return build(status, headers, found.body());
+    }
     if let (Some(etag), Some(inm)) = (
         headers.get(header::ETAG),
         req.headers.get(header::IF_NONE_MATCH),

@@ -54,6 +54,8 @@ handle_types! {
     CacheHandle,
     /// A transactional Core Cache lookup still waiting.
     CacheBusyHandle,
+    /// An HTTP cache API lookup (`fastly_http_cache`).
+    HttpCacheHandle,
     /// Any handle that can be waited on: a body, a pending request, a KV
     /// operation or a request promise.
     AsyncItemHandle,

@@ -10,6 +10,7 @@ pub mod core_cache;
 pub mod downstream;
 pub mod erl;
 pub mod handles;
+pub mod http_cache;
 pub mod kv;
 pub mod logs;
 pub mod send;

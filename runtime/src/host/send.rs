@@ -98,27 +98,43 @@ fn origin(backend: Arc<Backend>) -> Origin {
 }
 
 /// The key a send is cached under: the program's (`fastly-xqd-cache-key`,
-/// taken off the request), or Host and URL. The Host is what the backend
-/// will send: its override, the request's, or the backend's own.
+/// taken off the request), or Host and URL.
 fn primary_key(service: &str, backend: &Backend, parts: &mut http::request::Parts) -> Key {
     if let Some(custom) = parts.headers.remove(CACHE_KEY_HEADER) {
-        return Key::custom(service, custom.as_bytes());
+        // The SDKs send the key's bytes in hex; the HTTP cache API gets the
+        // same bytes raw, so both paths find one object.
+        let raw = hex_bytes(custom.as_bytes());
+        return Key::custom(service, raw.as_deref().unwrap_or(custom.as_bytes()));
     }
-    let host = match (
-        &backend.config.override_host,
-        parts.headers.get(header::HOST),
-    ) {
+    request_key(service, parts, Some(backend))
+}
+
+/// The key of a request by Host and URL. The Host is the one the backend
+/// will receive: its override, the request's, or the backend's own.
+pub fn request_key(service: &str, parts: &http::request::Parts, backend: Option<&Backend>) -> Key {
+    let override_host = backend.and_then(|b| b.config.override_host.as_deref());
+    let host = match (override_host, parts.headers.get(header::HOST)) {
         (Some(h), _) => h.to_ascii_lowercase(),
         (None, Some(h)) => String::from_utf8_lossy(h.as_bytes()).to_ascii_lowercase(),
         (None, None) => parts
             .uri
             .authority()
-            .or(backend.config.url.authority())
+            .or(backend.and_then(|b| b.config.url.authority()))
             .map(|a| a.as_str().to_ascii_lowercase())
             .unwrap_or_default(),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     Key::http(service, host.as_bytes(), path)
+}
+
+/// The bytes of an even-length hex string.
+fn hex_bytes(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 /// Whether the program sees `Surrogate-Key` and `Surrogate-Control` (it

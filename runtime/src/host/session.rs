@@ -8,10 +8,11 @@ use super::clock::ExecClock;
 use super::core_cache::{CacheBusy, CacheEntry};
 use super::downstream::{DownstreamMeta, DownstreamRequest, DownstreamResponse};
 use super::handles::{
-    AsyncItemHandle, BodyHandle, CacheBusyHandle, CacheHandle, Handle, HandleCounter, KvOpHandle,
-    PendingRequestHandle, PromiseHandle, RequestHandle, ResponseHandle, SecretHandle, StoreHandle,
-    Table,
+    AsyncItemHandle, BodyHandle, CacheBusyHandle, CacheHandle, Handle, HandleCounter,
+    HttpCacheHandle, KvOpHandle, PendingRequestHandle, PromiseHandle, RequestHandle,
+    ResponseHandle, SecretHandle, StoreHandle, Table,
 };
+use super::http_cache::HttpCacheEntry;
 use super::kv::{KvError, KvListPage, KvValue};
 use super::service::ServiceEnv;
 use super::{HostError, HostLimit, HostResult};
@@ -179,6 +180,7 @@ tables! {
     promises: PromiseHandle => RequestPromise,
     cache_entries: CacheHandle => CacheEntry,
     cache_busy: CacheBusyHandle => CacheBusy,
+    http_cache_entries: HttpCacheHandle => HttpCacheEntry,
 }
 
 /// The client side of the session.
@@ -413,7 +415,7 @@ impl Session {
             }
             return Poll::Ready(Ok(()));
         }
-        if self.contains(CacheHandle::from(n)) {
+        if self.contains(CacheHandle::from(n)) || self.contains(HttpCacheHandle::from(n)) {
             // A cache handle exists only once its lookup has resolved.
             return Poll::Ready(Ok(()));
         }

@@ -8,15 +8,16 @@
 
 pub mod backend;
 pub mod cache;
+pub mod http_cache;
 pub mod kv;
 
 use super::memory::Mem;
 use crate::host::{HostError, HostResult};
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, Immutable, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// A `(pointer, length)` pair inside a guest struct.
-#[derive(Debug, Clone, Copy, FromBytes, KnownLayout, Immutable)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct GuestSlice {
     /// Where the bytes are.
