@@ -675,3 +675,7 @@ fn get_vary_rule(
     let rule = meta(s, h)?.vary.join(" ");
     m.out(buf, max, nw, rule.as_bytes())
 }
+
+#[cfg(test)]
+#[path = "http_cache_tests.rs"]
+mod http_cache_tests;
