@@ -126,7 +126,8 @@ async fn an_inserted_response_is_found_with_its_head_body_and_metadata() {
 async fn storage_actions_follow_the_response() {
     let mut g = TestGuest::with_cache(Cache::in_memory());
     let h = tx_lookup(&mut g).await;
-    let cases: [(u16, &[(&str, &str)], u32); 5] = [
+    type Case<'a> = (u16, &'a [(&'a str, &'a str)], u32);
+    let cases: [Case; 5] = [
         (
             200,
             &[("cache-control", "max-age=60")],

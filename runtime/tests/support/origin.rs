@@ -5,10 +5,16 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The origin's response bodies.
+pub type OriginBody = BoxBody<Bytes, Infallible>;
 
 /// What the origin answers for one path.
 #[derive(Clone)]
@@ -16,6 +22,9 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// Sends the body in pieces of this many bytes with this pause before
+    /// each but the first (with a `Content-Length`); `None`: at once.
+    pub pace: Option<(usize, Duration)>,
 }
 
 impl Answer {
@@ -25,7 +34,15 @@ impl Answer {
             status: 200,
             headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             body: body.into(),
+            pace: None,
         }
+    }
+
+    /// The same answer, its body sent `piece` bytes at a time with `pause`
+    /// between pieces.
+    pub fn paced(mut self, piece: usize, pause: Duration) -> Answer {
+        self.pace = Some((piece.max(1), pause));
+        self
     }
 }
 
@@ -53,7 +70,7 @@ impl OriginServer {
                 let svc =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let s = s.clone();
-                        async move { Ok::<_, std::convert::Infallible>(s.respond(&req)) }
+                        async move { Ok::<_, Infallible>(s.respond(&req)) }
                     });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -65,24 +82,41 @@ impl OriginServer {
         (server, addr)
     }
 
-    fn respond(
-        &self,
-        req: &http::Request<hyper::body::Incoming>,
-    ) -> http::Response<http_body_util::Full<Bytes>> {
+    fn respond(&self, req: &http::Request<hyper::body::Incoming>) -> http::Response<OriginBody> {
         let path = req.uri().path().to_owned();
         *self.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
         let a = self.answers.lock().unwrap().get(&path).cloned();
         let Some(a) = a else {
-            let mut r =
-                http::Response::new(http_body_util::Full::new(Bytes::from_static(b"no answer")));
+            let mut r = http::Response::new(Full::new(Bytes::from_static(b"no answer")).boxed());
             *r.status_mut() = http::StatusCode::NOT_FOUND;
             return r;
         };
-        let mut r = http::Response::new(http_body_util::Full::new(a.body.clone()));
+        let body = match a.pace {
+            None => Full::new(a.body.clone()).boxed(),
+            Some((piece, pause)) => {
+                let pieces = futures::stream::unfold(
+                    (a.body.clone(), true),
+                    move |(mut rest, first)| async move {
+                        if rest.is_empty() {
+                            return None;
+                        }
+                        if !first {
+                            tokio::time::sleep(pause).await;
+                        }
+                        let piece = rest.split_to(piece.min(rest.len()));
+                        Some((Ok(http_body::Frame::data(piece)), (rest, false)))
+                    },
+                );
+                StreamBody::new(pieces).boxed()
+            }
+        };
+        let mut r = http::Response::new(body);
         *r.status_mut() = http::StatusCode::from_u16(a.status).unwrap();
         for (k, v) in &a.headers {
             r.headers_mut().append(*k, v.parse().unwrap());
         }
+        r.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, a.body.len().into());
         r
     }
 
