@@ -192,6 +192,20 @@ async fn send(cache: &Cache, origin: &Origin, req: ReadRequest) -> (u16, http::H
     }
 }
 
+/// Waits until the objects of `paths` are stored (a fill is served to its
+/// waiters before its object is committed).
+async fn settle(cache: &Cache, paths: &[&str]) {
+    for path in paths {
+        let key = Key::http("svc", b"example.com", path);
+        let mut tries = 0;
+        while cache.lookup(&key).await.is_none() {
+            tries += 1;
+            assert!(tries < 500, "{path} was never stored");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -475,6 +489,7 @@ async fn purges_by_surrogate_key_url_and_all() {
     for p in ["/k1", "/k2", "/k3"] {
         send(&cache, &o, get(p, &[])).await;
     }
+    settle(&cache, &["/k1", "/k2", "/k3"]).await;
     assert_eq!(
         cache
             .purge("svc", PurgeTarget::Surrogate("blue".into()), false)
@@ -494,6 +509,7 @@ async fn purges_by_surrogate_key_url_and_all() {
         (srv.count("/k1"), srv.count("/k2"), srv.count("/k3")),
         (2, 2, 1)
     );
+    settle(&cache, &["/k1", "/k2"]).await;
     let url = Key::http("svc", b"example.com", "/k3");
     assert_eq!(
         cache
@@ -504,6 +520,7 @@ async fn purges_by_surrogate_key_url_and_all() {
     );
     send(&cache, &o, get("/k3", &[])).await;
     assert_eq!(srv.count("/k3"), 2);
+    settle(&cache, &["/k3"]).await;
     assert_eq!(
         cache.purge("svc", PurgeTarget::All, false).await.unwrap(),
         3
@@ -551,4 +568,177 @@ async fn objects_survive_a_restart_and_large_ones_stream_from_disk() {
     assert_eq!(header(&h, "x-cache"), "HIT");
     assert!(body == big.as_bytes(), "the 10 MiB object came back whole");
     assert_eq!((srv.count("/small"), srv.count("/big")), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_keeps_the_disk_under_capacity_and_the_hot_objects() {
+    let (srv, addr) = OriginServer::start().await;
+    let o = origin(addr);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = CacheMetrics::default();
+    let config = CacheConfig {
+        dir: Some(dir.path().to_path_buf()),
+        capacity: 2 << 20,
+        memory: 256 << 10,
+        hot_object_max: 16 << 10,
+        ..CacheConfig::default()
+    };
+    let (cache, _) = Cache::open(&config, metrics.clone()).unwrap();
+    let body = "y".repeat(100_000);
+    for n in 0..60 {
+        let path = format!("/e/{n}");
+        srv.set(&path, answer(&[("cache-control", "max-age=600")], &body));
+        send(&cache, &o, get(&path, &[])).await;
+        // One object is asked for again and again while the others come
+        // once: it must survive.
+        send(&cache, &o, get("/e/0", &[])).await;
+    }
+    cache.sync().await.unwrap();
+    cache.refresh_gauges();
+    let stored = metrics.disk_bytes.get() as u64;
+    assert!(
+        stored <= 2 << 20,
+        "{stored} bytes on disk for a 2 MiB capacity"
+    );
+    assert!(
+        metrics.evictions.get() > 30,
+        "{} evictions",
+        metrics.evictions.get()
+    );
+    assert_eq!(srv.count("/e/0"), 1, "the hot object was never evicted");
+    let db = std::fs::metadata(dir.path().join(anywhere::cache::DB_FILE))
+        .unwrap()
+        .len();
+    println!(
+        "eviction: {stored} bytes indexed, {} evictions, database file {db} bytes",
+        metrics.evictions.get()
+    );
+}
+
+/// Services the purge API knows: one, `svc`, serving `example.com`.
+struct OneService;
+
+impl anywhere::server::purge::ServiceLookup for OneService {
+    fn has_service(&self, name: &str) -> bool {
+        name == "svc"
+    }
+
+    fn service_for_host(&self, host: &str) -> Option<String> {
+        (host == "example.com").then(|| "svc".to_owned())
+    }
+}
+
+async fn purge_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let client: Client<_, http_body_util::Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(
+            req.body(http_body_util::Full::new(Bytes::from(body.to_owned())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_api_speaks_fastlys_shape() {
+    let (srv, addr) = OriginServer::start().await;
+    let o = origin(addr);
+    let cache = Cache::in_memory();
+    srv.set(
+        "/p1",
+        answer(
+            &[("cache-control", "max-age=60"), ("surrogate-key", "red")],
+            "1",
+        ),
+    );
+    srv.set(
+        "/p2",
+        answer(
+            &[
+                ("cache-control", "max-age=60, stale-while-revalidate=60"),
+                ("surrogate-key", "blue"),
+            ],
+            "2",
+        ),
+    );
+    srv.set("/p3", answer(&[("cache-control", "max-age=60")], "3"));
+    let fetch_all = || async {
+        for p in ["/p1", "/p2", "/p3"] {
+            send(&cache, &o, get(p, &[])).await;
+        }
+    };
+    fetch_all().await;
+    settle(&cache, &["/p1", "/p2", "/p3"]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    tokio::spawn(anywhere::server::purge::serve_purge(
+        listener,
+        cache.clone(),
+        Arc::new(OneService),
+    ));
+    let (status, body) = purge_call(api, "POST", "/service/svc/purge/red", &[], "").await;
+    assert_eq!(status, 200);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"], "ok");
+    assert!(answer["id"].as_str().is_some_and(|id| !id.is_empty()));
+    let (status, _) = purge_call(
+        api,
+        "POST",
+        "/service/svc/purge/blue",
+        &[("fastly-soft-purge", "1")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = purge_call(api, "PURGE", "/p3", &[("host", "example.com")], "").await;
+    assert_eq!(status, 200);
+    fetch_all().await;
+    // Hard purges refetch; the soft-purged object is served stale while it
+    // is refreshed in the background.
+    assert_eq!((srv.count("/p1"), srv.count("/p3")), (2, 2));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        srv.count("/p2"),
+        2,
+        "the soft purge led to one background refresh"
+    );
+    let (status, body) = purge_call(
+        api,
+        "POST",
+        "/service/svc/purge",
+        &[],
+        r#"{"surrogate_keys":["red","blue"]}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ids: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(ids["red"].is_string() && ids["blue"].is_string(), "{body}");
+    let (status, body) = purge_call(api, "POST", "/service/svc/purge_all", &[], "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, _) = purge_call(api, "POST", "/service/nope/purge_all", &[], "").await;
+    assert_eq!(status, 404, "an unknown service");
+    let (status, _) = purge_call(api, "GET", "/service/svc/purge_all", &[], "").await;
+    assert_eq!(status, 405);
+    fetch_all().await;
+    assert_eq!(
+        (srv.count("/p1"), srv.count("/p2"), srv.count("/p3")),
+        (3, 3, 3),
+        "purge_all emptied the service"
+    );
 }

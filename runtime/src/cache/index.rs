@@ -19,6 +19,24 @@ const ROW_OVERHEAD: u64 = 512;
 /// Primary keys whose Vary rule is remembered.
 const VARY_RULES: usize = 1 << 20;
 
+/// Bytes each shard of an index should hold at least: eviction works per
+/// shard, and a shard of a few objects would evict by arrival, not use.
+const SHARD_BYTES: u64 = 64 << 20;
+
+/// Options of an index of `items` objects weighing `capacity` bytes: as
+/// many shards as the capacity allows (up to quick_cache's default).
+fn options(items: usize, capacity: u64) -> quick_cache::Options {
+    let most = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+    let shards = (capacity / SHARD_BYTES).clamp(1, most as u64) as usize;
+    let mut b = quick_cache::OptionsBuilder::new();
+    b.estimated_items_capacity(items)
+        .weight_capacity(capacity.max(1))
+        .shards(shards.next_power_of_two());
+    // `build` fails only when a size is unset; both are set just above.
+    #[allow(clippy::expect_used)]
+    b.build().expect("quick_cache options with both sizes set")
+}
+
 /// An object the index knows is on disk.
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
@@ -121,9 +139,8 @@ impl Index {
         let disk_items = (sizes.disk_capacity / 16_384).clamp(1024, 1 << 22) as usize;
         let hot_items = (sizes.hot_capacity / 4096).clamp(64, 1 << 20) as usize;
         Index {
-            disk: Qc::with(
-                disk_items,
-                sizes.disk_capacity.max(1),
+            disk: Qc::with_options(
+                options(disk_items, sizes.disk_capacity),
                 BySize,
                 DefaultHashBuilder::default(),
                 DeleteOnEvict {
@@ -131,9 +148,8 @@ impl Index {
                     evictions: evictions.clone(),
                 },
             ),
-            hot: Qc::with(
-                hot_items,
-                sizes.hot_capacity.max(1),
+            hot: Qc::with_options(
+                options(hot_items, sizes.hot_capacity),
                 BySize,
                 DefaultHashBuilder::default(),
                 CountEvictions(evictions),
@@ -209,14 +225,12 @@ impl Index {
         self.disk.len()
     }
 
-    /// Memory-only objects (sensitive ones) of `service`, for purges.
-    pub fn hot_keys_of(&self, service: &str, surrogate: Option<&str>) -> Vec<(Key, u64)> {
+    /// Objects held in memory that `matches`, for purges (memory-only ones
+    /// are found nowhere else).
+    pub fn hot_keys_matching(&self, matches: impl Fn(&ObjectMeta) -> bool) -> Vec<(Key, u64)> {
         self.hot
             .iter()
-            .filter(|(_, o)| {
-                o.meta.service == service
-                    && surrogate.is_none_or(|s| o.meta.surrogate_keys.iter().any(|k| k == s))
-            })
+            .filter(|(_, o)| matches(&o.meta))
             .map(|(k, o)| (k, o.meta.object_id))
             .collect()
     }

@@ -91,6 +91,9 @@ struct CacheInner {
     metrics: CacheMetrics,
     http: readthrough::HttpState,
     core_locks: core::TransactionLocks,
+    /// Bumped by every purge: a write that began before a purge is not
+    /// stored, so a fill in flight cannot bring purged content back.
+    purge_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for Cache {
@@ -178,6 +181,7 @@ impl Cache {
                 metrics,
                 http: readthrough::HttpState::default(),
                 core_locks: core::TransactionLocks::default(),
+                purge_epoch: AtomicU64::new(0),
             }),
         }
     }

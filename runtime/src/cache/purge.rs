@@ -42,17 +42,23 @@ impl Cache {
         target: PurgeTarget,
         soft: bool,
     ) -> Result<usize, StoreError> {
+        self.inner
+            .purge_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let m = &self.inner.metrics;
         m.purges
             .get_or_create(&crate::metrics::Metrics::kind(service, target.label(soft)))
             .inc();
         let mut victims = self.disk_victims(service, &target).await?;
-        let tag = match &target {
-            PurgeTarget::Surrogate(k) => Some(k.clone()),
-            PurgeTarget::Primary(p) => Some(primary_tag(&p.0)),
-            PurgeTarget::All => None,
+        let in_target = |meta: &ObjectMeta| {
+            meta.service == service
+                && match &target {
+                    PurgeTarget::Surrogate(k) => meta.surrogate_keys.iter().any(|s| s == k),
+                    PurgeTarget::Primary(p) => meta.primary == p.0,
+                    PurgeTarget::All => true,
+                }
         };
-        for (key, id) in self.inner.index.hot_keys_of(service, tag.as_deref()) {
+        for (key, id) in self.inner.index.hot_keys_matching(in_target) {
             if let Some(object) = self.inner.index.hot(&key)
                 && !victims.iter().any(|(k, _)| *k == key)
                 && object.meta.object_id == id

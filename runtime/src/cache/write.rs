@@ -31,6 +31,8 @@ pub struct ObjectWriter {
     whole: Option<Vec<Bytes>>,
     /// A disk write failed: the object will not be stored.
     broken: bool,
+    /// The purge epoch when the write began.
+    epoch: u64,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -57,6 +59,7 @@ impl Cache {
             length: 0,
             whole: Some(Vec::new()),
             broken: false,
+            epoch: self.inner.purge_epoch.load(Ordering::Acquire),
         }
     }
 }
@@ -100,6 +103,11 @@ impl ObjectWriter {
     /// Makes the object visible with `meta` (its id, length and chunk
     /// count are filled in here); `None` when it could not be stored.
     pub async fn finish(mut self, mut meta: ObjectMeta) -> Option<Found> {
+        if self.cache.inner.purge_epoch.load(Ordering::Acquire) != self.epoch {
+            // A purge came while this object was being fetched.
+            self.abort();
+            return None;
+        }
         meta.object_id = self.id;
         meta.length = self.length;
         let hits = Arc::new(AtomicU64::new(0));

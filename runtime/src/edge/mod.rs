@@ -150,7 +150,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         runtime,
         metrics.clone(),
         router.clone(),
-        cache,
+        cache.clone(),
     );
     services.refresh(&watched.file, &watched.limits, 0).await;
     let poll = config.poll;
@@ -177,5 +177,10 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     };
     front.serve(listener, drained, config.grace).await;
     watcher.abort();
+    // What was stored in the last second is not durable yet: make it so
+    // before the process ends.
+    if let Err(e) = cache.sync().await {
+        tracing::error!(error = %e, "the cache's last writes could not be made durable");
+    }
     Ok(())
 }
