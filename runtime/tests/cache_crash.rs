@@ -446,6 +446,19 @@ async fn an_object_cached_before_a_restart_is_a_hit_after_it() {
         "after the restart"
     );
     assert_eq!(origin.count("/x"), 1, "the origin was asked again");
+    // The edge's /metrics counts the hit and the object on disk.
+    let metrics = send(edge.admin, "GET", "/metrics", "admin", &[], "")
+        .await
+        .body;
+    let hit = format!("anywhere_cache_lookups_total{{service=\"{SERVICE}\",kind=\"hit\"}} 1");
+    assert!(
+        metrics.contains(&hit),
+        "{hit} is not in /metrics:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("anywhere_cache_disk_objects 1"),
+        "{metrics}"
+    );
     let exit = edge.terminate().await;
     assert!(exit.success(), "{exit}; stderr:\n{}", edge.stderr());
 }
