@@ -51,10 +51,16 @@ struct Slice {
     thread_clock: Option<(Duration, Duration)>,
 }
 
+/// The most a slice no tick has seen can have run on a CPU: the epoch
+/// callback comes within about a tick of running guest code, so anything
+/// beyond is time the thread spent descheduled (a busy machine must not
+/// push a guest over its CPU limit).
+const UNTICKED_SLICE_MAX: Duration = Duration::from_millis(4);
+
 impl Slice {
     fn elapsed(&self) -> Duration {
         match self.thread_clock {
-            None => self.began.elapsed(),
+            None => self.began.elapsed().min(UNTICKED_SLICE_MAX),
             Some((at, before)) => before + thread_cpu_now().saturating_sub(at),
         }
     }
@@ -119,7 +125,8 @@ impl ExecClock {
         if let Some(slice) = self.slice.as_mut()
             && slice.thread_clock.is_none()
         {
-            slice.thread_clock = Some((thread_cpu_now(), slice.began.elapsed()));
+            let before = slice.began.elapsed().min(UNTICKED_SLICE_MAX);
+            slice.thread_clock = Some((thread_cpu_now(), before));
         }
     }
 
@@ -139,10 +146,17 @@ impl ExecClock {
 mod tests {
     use super::*;
 
-    fn spin(d: Duration) {
+    /// Runs guest-like code for `d`, with the epoch ticks the engine
+    /// would deliver.
+    fn spin(clock: &mut ExecClock, d: Duration) {
         let start = Instant::now();
+        let mut next_tick = start + EPOCH_TICK;
         while start.elapsed() < d {
             std::hint::black_box(0u64);
+            if Instant::now() >= next_tick {
+                clock.tick();
+                next_tick += EPOCH_TICK;
+            }
         }
     }
 
@@ -150,13 +164,13 @@ mod tests {
     fn cpu_clock_counts_running_not_waiting() {
         let mut clock = ExecClock::default();
         clock.restart();
-        spin(Duration::from_millis(30));
+        spin(&mut clock, Duration::from_millis(30));
         clock.wait_begin();
         std::thread::sleep(Duration::from_millis(60));
         clock.wait_end();
-        spin(Duration::from_millis(10));
+        spin(&mut clock, Duration::from_millis(10));
         let cpu = clock.cpu();
-        assert!(cpu >= Duration::from_millis(35), "{cpu:?}");
+        assert!(cpu >= Duration::from_millis(30), "{cpu:?}");
         assert!(
             cpu < Duration::from_millis(65),
             "waiting was counted: {cpu:?}"
@@ -187,6 +201,23 @@ mod tests {
             after - cpu <= Duration::from_millis(5),
             "a yield counts one tick, not the wait: {:?}",
             after - cpu
+        );
+    }
+
+    #[test]
+    fn a_slice_no_tick_saw_counts_no_more_than_a_guest_could_run() {
+        // The thread is descheduled (here: asleep) before any tick comes:
+        // on a busy node that must not count as the guest's CPU time.
+        let mut clock = ExecClock::default();
+        clock.restart();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(clock.cpu() <= UNTICKED_SLICE_MAX, "{:?}", clock.cpu());
+        clock.tick();
+        clock.wait_begin();
+        assert!(
+            clock.cpu() <= UNTICKED_SLICE_MAX + Duration::from_millis(1),
+            "{:?}",
+            clock.cpu()
         );
     }
 }
