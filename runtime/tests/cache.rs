@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/origin.rs"]
+mod origin;
+
 use anywhere::cache::freshness::Overrides;
 use anywhere::cache::key::Key;
 use anywhere::cache::purge::PurgeTarget;
@@ -13,114 +16,14 @@ use anywhere::metrics::CacheMetrics;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::collections::HashMap;
+use hyper_util::rt::TokioExecutor;
+use origin::{Answer, OriginServer};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// What the origin answers for one path.
-#[derive(Clone)]
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Bytes,
-    delay: Duration,
-}
-
 fn answer(headers: &[(&'static str, &str)], body: &str) -> Answer {
-    Answer {
-        status: 200,
-        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        body: Bytes::copy_from_slice(body.as_bytes()),
-        delay: Duration::ZERO,
-    }
-}
-
-/// A local origin: answers by path, counts requests by path, records the
-/// last request headers by path, answers 304 to a matching If-None-Match.
-#[derive(Clone, Default)]
-struct OriginServer {
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-    last_headers: Arc<Mutex<HashMap<String, http::HeaderMap>>>,
-}
-
-impl OriginServer {
-    async fn start() -> (OriginServer, SocketAddr) {
-        let server = OriginServer::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let s = server.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let s = s.clone();
-                let svc =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let s = s.clone();
-                        async move { Ok::<_, std::convert::Infallible>(s.respond(req).await) }
-                    });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-        (server, addr)
-    }
-
-    async fn respond(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-    ) -> http::Response<http_body_util::Full<Bytes>> {
-        let path = req.uri().path().to_owned();
-        *self.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
-        self.last_headers
-            .lock()
-            .unwrap()
-            .insert(path.clone(), req.headers().clone());
-        let a = self.answers.lock().unwrap().get(&path).cloned();
-        let Some(a) = a else {
-            let mut r =
-                http::Response::new(http_body_util::Full::new(Bytes::from_static(b"no answer")));
-            *r.status_mut() = http::StatusCode::NOT_FOUND;
-            return r;
-        };
-        tokio::time::sleep(a.delay).await;
-        let etag = a
-            .headers
-            .iter()
-            .find(|(k, _)| *k == "etag")
-            .map(|(_, v)| v.clone());
-        let inm = req
-            .headers()
-            .get("if-none-match")
-            .and_then(|v| v.to_str().ok());
-        let not_modified = etag.is_some() && inm == etag.as_deref();
-        let mut r = http::Response::new(http_body_util::Full::new(if not_modified {
-            Bytes::new()
-        } else {
-            a.body.clone()
-        }));
-        *r.status_mut() =
-            http::StatusCode::from_u16(if not_modified { 304 } else { a.status }).unwrap();
-        for (k, v) in &a.headers {
-            r.headers_mut().append(*k, v.parse().unwrap());
-        }
-        r
-    }
-
-    fn set(&self, path: &str, a: Answer) {
-        self.answers.lock().unwrap().insert(path.into(), a);
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
+    Answer::ok(headers, body.to_owned())
 }
 
 fn origin(addr: SocketAddr) -> Origin {
@@ -242,8 +145,7 @@ async fn private_no_store_set_cookie_and_errors_are_not_stored() {
     );
     srv.set("/nostore", answer(&[("cache-control", "no-store")], "n"));
     srv.set("/cookie", answer(&[("set-cookie", "a=b")], "c"));
-    let mut err = answer(&[], "e");
-    err.status = 500;
+    let err = answer(&[], "e").status(500);
     srv.set("/error", err);
     for path in ["/private", "/nostore", "/cookie", "/error"] {
         for _ in 0..3 {
@@ -258,8 +160,8 @@ async fn a_thousand_concurrent_misses_make_one_origin_request() {
     let (srv, addr) = OriginServer::start().await;
     let o = origin(addr);
     let cache = Cache::in_memory();
-    let mut slow = answer(&[("cache-control", "max-age=60")], &"x".repeat(100_000));
-    slow.delay = Duration::from_millis(300);
+    let slow = answer(&[("cache-control", "max-age=60")], &"x".repeat(100_000))
+        .delayed(Duration::from_millis(300));
     srv.set("/hot", slow);
     let mut tasks = Vec::new();
     for _ in 0..1000 {
@@ -320,7 +222,7 @@ async fn stale_objects_revalidate_with_their_etag() {
     let (status, _, body) = send(&cache, &o, get("/r", &[])).await;
     assert_eq!((status, &body[..]), (200, &b"body"[..]));
     assert_eq!(srv.count("/r"), 2);
-    let sent = srv.last_headers.lock().unwrap().get("/r").cloned().unwrap();
+    let sent = srv.last_headers("/r");
     assert_eq!(
         header(&sent, "if-none-match"),
         "\"v1\"",
@@ -348,8 +250,8 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
     );
     send(&cache, &o, get("/swr", &[])).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut slow = answer(&[("cache-control", "max-age=60")], "new");
-    slow.delay = Duration::from_millis(500);
+    let slow =
+        answer(&[("cache-control", "max-age=60")], "new").delayed(Duration::from_millis(500));
     srv.set("/swr", slow);
     let started = std::time::Instant::now();
     let (_, h, body) = send(&cache, &o, get("/swr", &[])).await;
@@ -375,8 +277,7 @@ async fn stale_if_error_serves_the_old_object_when_the_origin_fails() {
     );
     send(&cache, &o, get("/sie", &[])).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut broken = answer(&[], "broken");
-    broken.status = 503;
+    let broken = answer(&[], "broken").status(503);
     srv.set("/sie", broken);
     let (status, _, body) = send(&cache, &o, get("/sie", &[])).await;
     assert_eq!((status, &body[..]), (200, &b"kept"[..]), "a 503 is masked");
@@ -412,13 +313,7 @@ async fn ranges_and_conditions_are_answered_from_the_object() {
         (status, &body[..], header(&h, "content-range")),
         (206, &b"2345"[..], "bytes 2-5/10")
     );
-    let sent = srv
-        .last_headers
-        .lock()
-        .unwrap()
-        .get("/range")
-        .cloned()
-        .unwrap();
+    let sent = srv.last_headers("/range");
     assert!(
         !sent.contains_key("range"),
         "the origin was asked for the whole object"

@@ -1,7 +1,7 @@
-//! A local origin for the cache tests that go through `anywhere edge`:
-//! answers by path from a table, counts its requests by path. (The same
-//! small server as the one in tests/cache.rs, which drives the cache
-//! in-process.) Include it with `#[path = "support/origin.rs"] mod origin;`.
+//! A local origin for the cache tests: answers by path from a table,
+//! counts its requests by path, remembers the last request headers, and
+//! answers 304 to an `If-None-Match` that matches the answer's `ETag`.
+//! Include it with `#[path = "support/origin.rs"] mod origin;`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -25,6 +25,8 @@ pub struct Answer {
     /// Sends the body in pieces of this many bytes with this pause before
     /// each but the first (with a `Content-Length`); `None`: at once.
     pub pace: Option<(usize, Duration)>,
+    /// Waits this long before answering.
+    pub delay: Duration,
 }
 
 impl Answer {
@@ -35,7 +37,20 @@ impl Answer {
             headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             body: body.into(),
             pace: None,
+            delay: Duration::ZERO,
         }
+    }
+
+    /// The same answer with another status.
+    pub fn status(mut self, status: u16) -> Answer {
+        self.status = status;
+        self
+    }
+
+    /// The same answer, sent after `delay`.
+    pub fn delayed(mut self, delay: Duration) -> Answer {
+        self.delay = delay;
+        self
     }
 
     /// The same answer, its body sent `piece` bytes at a time with `pause`
@@ -52,6 +67,7 @@ impl Answer {
 pub struct OriginServer {
     answers: Arc<Mutex<HashMap<String, Answer>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    last_headers: Arc<Mutex<HashMap<String, http::HeaderMap>>>,
 }
 
 impl OriginServer {
@@ -70,7 +86,7 @@ impl OriginServer {
                 let svc =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let s = s.clone();
-                        async move { Ok::<_, Infallible>(s.respond(&req)) }
+                        async move { Ok::<_, Infallible>(s.respond(&req).await) }
                     });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -82,15 +98,40 @@ impl OriginServer {
         (server, addr)
     }
 
-    fn respond(&self, req: &http::Request<hyper::body::Incoming>) -> http::Response<OriginBody> {
+    async fn respond(
+        &self,
+        req: &http::Request<hyper::body::Incoming>,
+    ) -> http::Response<OriginBody> {
         let path = req.uri().path().to_owned();
         *self.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+        self.last_headers
+            .lock()
+            .unwrap()
+            .insert(path.clone(), req.headers().clone());
         let a = self.answers.lock().unwrap().get(&path).cloned();
         let Some(a) = a else {
             let mut r = http::Response::new(Full::new(Bytes::from_static(b"no answer")).boxed());
             *r.status_mut() = http::StatusCode::NOT_FOUND;
             return r;
         };
+        tokio::time::sleep(a.delay).await;
+        let etag = a
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "etag")
+            .map(|(_, v)| v.as_str());
+        let inm = req
+            .headers()
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok());
+        if etag.is_some() && inm == etag {
+            let mut r = http::Response::new(Full::new(Bytes::new()).boxed());
+            *r.status_mut() = http::StatusCode::NOT_MODIFIED;
+            for (k, v) in &a.headers {
+                r.headers_mut().append(*k, v.parse().unwrap());
+            }
+            return r;
+        }
         let body = match a.pace {
             None => Full::new(a.body.clone()).boxed(),
             Some((piece, pause)) => {
@@ -128,6 +169,16 @@ impl OriginServer {
     /// Requests for `path` so far.
     pub fn count(&self, path: &str) -> usize {
         self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// The headers of the last request for `path`.
+    pub fn last_headers(&self, path: &str) -> http::HeaderMap {
+        self.last_headers
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Requests for every path so far.
