@@ -110,12 +110,6 @@ fn write_args(
     }
     let o: CacheWriteOptions = m.read_struct_prefix(opts)?;
     let ns = |v: u64| Duration::from_nanos(v);
-    let words = |slice| -> HostResult<Vec<String>> {
-        Ok(String::from_utf8_lossy(m.slice(slice)?)
-            .split_ascii_whitespace()
-            .map(str::to_owned)
-            .collect())
-    };
     let mut w = CoreWrite {
         max_age: ns(o.max_age_ns.get()),
         ..CoreWrite::default()
@@ -137,10 +131,10 @@ fn write_args(
         w.stale_while_revalidate = ns(o.stale_while_revalidate_ns.get());
     }
     if mask.has(write_options::VARY_RULE) {
-        w.vary = words(o.vary_rule)?;
+        w.vary = m.words(o.vary_rule)?;
     }
     if mask.has(write_options::SURROGATE_KEYS) {
-        w.surrogate_keys = words(o.surrogate_keys)?;
+        w.surrogate_keys = m.words(o.surrogate_keys)?;
         if w.surrogate_keys.iter().any(|k| k.len() > 1024) {
             return Err(HostError::Invalid(
                 "a surrogate key is longer than 1024 bytes".into(),

@@ -194,18 +194,12 @@ fn write_args(m: &Mem<'_>, mask: u32, opts: u32) -> HostResult<CoreWrite> {
     let mask = Mask(mask);
     let o: HttpCacheWriteOptions = m.read_struct_prefix(opts)?;
     let ns = |v: u64| Duration::from_nanos(v);
-    let words = |slice: GuestSlice| -> HostResult<Vec<String>> {
-        Ok(String::from_utf8_lossy(m.slice(slice)?)
-            .split_ascii_whitespace()
-            .map(str::to_owned)
-            .collect())
-    };
     let mut w = CoreWrite {
         max_age: ns(o.max_age_ns.get()),
         ..CoreWrite::default()
     };
     if mask.has(write_options::VARY_RULE) {
-        w.vary = words(o.vary_rule)?;
+        w.vary = m.words(o.vary_rule)?;
     }
     if mask.has(write_options::INITIAL_AGE_NS) {
         w.initial_age = ns(o.initial_age_ns.get());
@@ -214,7 +208,7 @@ fn write_args(m: &Mem<'_>, mask: u32, opts: u32) -> HostResult<CoreWrite> {
         w.stale_while_revalidate = ns(o.stale_while_revalidate_ns.get());
     }
     if mask.has(write_options::SURROGATE_KEYS) {
-        w.surrogate_keys = words(o.surrogate_keys)?;
+        w.surrogate_keys = m.words(o.surrogate_keys)?;
     }
     if mask.has(write_options::LENGTH) {
         w.length = Some(o.length.get());

@@ -58,6 +58,15 @@ impl Mem<'_> {
         self.bytes(s.ptr.get(), s.len.get())
     }
 
+    /// The words of the text a [`GuestSlice`] points to, separated by
+    /// spaces (the ABI's lists of header names and surrogate keys).
+    pub fn words(&self, s: GuestSlice) -> HostResult<Vec<String>> {
+        Ok(String::from_utf8_lossy(self.slice(s)?)
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The text a [`GuestSlice`] points to (invalid UTF-8 replaced, as the
     /// field is only ever compared or sent on).
     pub fn lossy_text(&self, s: GuestSlice) -> HostResult<String> {
