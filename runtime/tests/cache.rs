@@ -637,3 +637,30 @@ async fn the_purge_api_speaks_fastlys_shape() {
         "purge_all emptied the service"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fill_releases_every_waiter_and_the_next_fill_works() {
+    let (srv, addr) = OriginServer::start().await;
+    let cache = Cache::in_memory();
+    // The origin is down for the first burst: every waiter of the one
+    // fill gets its error.
+    let dead = origin("127.0.0.1:1".parse().unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (cache, dead) = (cache.clone(), dead.clone());
+        tasks.push(tokio::spawn(async move {
+            cache.readthrough(get("/f", &[]), dead).await.is_err()
+        }));
+    }
+    for t in tasks {
+        assert!(
+            t.await.unwrap(),
+            "a waiter got an answer from a dead origin"
+        );
+    }
+    // Back up: the next request makes a new fill.
+    srv.set("/f", answer(&[("cache-control", "max-age=60")], "back"));
+    let (status, _, body) = send(&cache, &origin(addr), get("/f", &[])).await;
+    assert_eq!((status, &body[..]), (200, &b"back"[..]));
+    assert_eq!(srv.count("/f"), 1);
+}
