@@ -76,11 +76,11 @@ pub fn load(config: &ServeConfig, runtime: &Runtime) -> anyhow::Result<LoadedSer
     kv.seed(&project.kv_stores)
         .context("loading the KV stores from fastly.toml")?;
     let logs = LogSink::new(&name, Default::default(), config.log_dir.clone());
-    // The HTTP cache in memory, as a POP would cache (Fastly's own local
-    // tool does not cache at all).
+    // The HTTP cache in memory (256 MiB, objects up to 32 MiB), as a POP
+    // would cache (Fastly's own local tool does not cache at all).
     let env = ServiceEnv::new(name, project, Arc::new(kv), logs, config.limits.clone())
         .map_err(anyhow::Error::msg)?
-        .with_cache(crate::cache::Cache::in_memory());
+        .with_cache(crate::cache::Cache::memory_only(256 << 20, 32 << 20));
     LoadedService::load(runtime, &package.wasm, env, config.cache_dir.as_deref())
         .with_context(|| format!("loading {}", config.package.display()))
 }

@@ -186,13 +186,19 @@ impl Cache {
         }
     }
 
-    /// A memory-only cache of default size (tests, `anywhere serve`).
+    /// A memory-only cache of default size (64 MiB, objects up to 1 MiB).
     pub fn in_memory() -> Cache {
         let config = CacheConfig::default();
+        Cache::memory_only(config.memory, config.hot_object_max)
+    }
+
+    /// A memory-only cache of `memory` bytes holding objects up to
+    /// `object_max` bytes (`anywhere serve`).
+    pub fn memory_only(memory: u64, object_max: u64) -> Cache {
         let sizes = IndexSizes {
-            disk_capacity: config.capacity,
-            hot_capacity: config.memory,
-            hot_object_max: config.hot_object_max,
+            disk_capacity: memory,
+            hot_capacity: memory,
+            hot_object_max: object_max,
         };
         let metrics = CacheMetrics::default();
         let index = Index::new(sizes, None, metrics.evictions.clone());
