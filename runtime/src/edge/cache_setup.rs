@@ -46,7 +46,7 @@ pub fn open_cache(flags: &CacheFlags, metrics: CacheMetrics) -> anyhow::Result<(
         memory: flags.memory,
         ..CacheConfig::default()
     };
-    let (cache, report) = Cache::open(&config, metrics).context("opening the HTTP cache")?;
+    let (cache, report, set_aside) = open_or_start_afresh(&config, metrics)?;
     let line = match &flags.dir {
         Some(dir) => format!(
             "cache {}: {} objects, capacity {} MiB{}\n",
@@ -64,8 +64,42 @@ pub fn open_cache(flags: &CacheFlags, metrics: CacheMetrics) -> anyhow::Result<(
         ),
         None => format!("cache: memory only ({} MiB)\n", flags.memory >> 20),
     };
+    let line = match set_aside {
+        Some(path) => format!(
+            "{}; an unreadable database was set aside as {}\n",
+            line.trim_end(),
+            path.display()
+        ),
+        None => line,
+    };
     tracing::info!("{}", line.trim_end());
     Ok((cache, line))
+}
+
+/// Opens the cache; a database that cannot be opened (a cache is only ever
+/// a copy of what origins serve) is renamed aside and a new one started,
+/// so that a damaged volume never keeps the edge from serving.
+fn open_or_start_afresh(
+    config: &CacheConfig,
+    metrics: CacheMetrics,
+) -> anyhow::Result<(Cache, crate::cache::OpenReport, Option<PathBuf>)> {
+    match Cache::open(config, metrics.clone()) {
+        Ok((cache, report)) => Ok((cache, report, None)),
+        Err(e @ crate::cache::StoreError::Open { .. }) => {
+            let Some(dir) = &config.dir else {
+                return Err(anyhow::Error::new(e).context("opening the HTTP cache"));
+            };
+            let file = dir.join(crate::cache::DB_FILE);
+            let aside = dir.join(format!("{}.unreadable", crate::cache::DB_FILE));
+            tracing::error!(error = %e, aside = %aside.display(), "the cache database cannot be opened; starting an empty one");
+            std::fs::rename(&file, &aside)
+                .with_context(|| format!("setting {} aside", file.display()))?;
+            let (cache, report) =
+                Cache::open(config, metrics).context("opening a new HTTP cache")?;
+            Ok((cache, report, Some(aside)))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("opening the HTTP cache")),
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +142,27 @@ mod tests {
         let (_, line) =
             open_cache(&flags, CacheMetrics::default()).unwrap_or_else(|e| panic!("{e:#}"));
         assert!(line.contains("0 objects, capacity 64 MiB"), "{line}");
+    }
+
+    #[test]
+    fn an_unreadable_database_is_set_aside_and_the_edge_starts_with_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.path().join(crate::cache::DB_FILE),
+            b"this is not a redb file at all, just noise",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let flags = CacheFlags {
+            dir: Some(dir.path().to_path_buf()),
+            capacity: "64Mi".into(),
+            ..CacheFlags::default()
+        };
+        let (_, line) =
+            open_cache(&flags, CacheMetrics::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            line.contains("0 objects") && line.contains("set aside"),
+            "{line}"
+        );
+        assert!(dir.path().join("cache.redb.unreadable").exists());
     }
 }
