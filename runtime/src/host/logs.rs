@@ -56,9 +56,12 @@ impl LogSink {
         }
     }
 
-    /// Writes one message to `endpoint`. A trailing newline is not doubled.
+    /// Writes one message to `endpoint` as one line. A trailing newline is
+    /// not doubled; newlines and carriage returns inside it are written as
+    /// `\n` and `\r`, so that a message can never forge another line.
     pub fn write(&self, endpoint: &str, message: &[u8]) -> std::io::Result<()> {
-        let message = message.strip_suffix(b"\n").unwrap_or(message);
+        let message = one_line(message.strip_suffix(b"\n").unwrap_or(message));
+        let message = message.as_ref();
         match self.target(endpoint) {
             LogTarget::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -92,6 +95,23 @@ impl LogSink {
     }
 }
 
+/// `message` with each newline and carriage return written as the two
+/// characters `\n` or `\r`.
+fn one_line(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !message.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = Vec::with_capacity(message.len() + 8);
+    for &b in message {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +124,17 @@ mod tests {
         sink.write("access", b"two").unwrap();
         let text = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
         assert_eq!(text, "one\ntwo\n");
+    }
+
+    #[test]
+    fn a_message_cannot_forge_another_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LogSink::new("svc", HashMap::new(), Some(dir.path().to_path_buf()));
+        sink.write("access", b"GET /\nsvc admin | FORGED\r\n")
+            .unwrap();
+        sink.write("access", b"C:\\path").unwrap();
+        let text = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+        assert_eq!(text, "GET /\\nsvc admin | FORGED\\r\nC:\\path\n");
+        assert_eq!(text.lines().count(), 2);
     }
 }
