@@ -322,6 +322,7 @@ mod tests {
                 backends: Vec::new(),
                 config_stores: Vec::new(),
                 kv_stores: Vec::new(),
+                dynamic_backends: None,
             },
             package_file: "main.wasm".into(),
             package_sha256: sha.into(),

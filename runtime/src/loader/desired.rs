@@ -101,6 +101,7 @@ mod tests {
             backends: Vec::new(),
             config_stores: Vec::new(),
             kv_stores: Vec::new(),
+            dynamic_backends: None,
         }
     }
 

@@ -173,6 +173,8 @@ fn to_desired(
             })
             .collect(),
         kv_stores: s.kv_stores.clone(),
+        // A service declared in values may say; otherwise egress.dynamicBackends.
+        dynamic_backends: declared.and_then(|d| d.dynamic_backends),
     };
     Ok(DesiredService {
         service,

@@ -244,6 +244,7 @@ mod tests {
             backends: vec![],
             config_stores: vec![],
             kv_stores: vec![],
+            dynamic_backends: None,
         }
     }
 

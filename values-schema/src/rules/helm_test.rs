@@ -70,6 +70,7 @@ mod tests {
             backends: vec![],
             config_stores: vec![],
             kv_stores: vec![],
+            dynamic_backends: None,
         }];
         assert!(codes(&v).is_empty());
     }

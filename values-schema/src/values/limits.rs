@@ -34,6 +34,42 @@ pub struct Limits {
     pub concurrency: u32,
     /// Time a client has to send its request headers.
     pub client_header_timeout: GoDuration,
+    /// Bytes one request may hold in the host's memory at once: bodies a
+    /// program writes or appends and has not sent, and KV values read or
+    /// being inserted. Past it the hostcall fails with LIMITEXCEEDED.
+    pub buffered_bytes: Quantity,
+    /// Handles (requests, responses, bodies, pending sends, store lookups)
+    /// one request may have open; past it the hostcall fails with
+    /// LIMITEXCEEDED.
+    #[schemars(range(min = 16))]
+    pub handles: u32,
+    /// Linear memory that all running instances of one pod may have in all.
+    /// A program whose memory would grow past it gets a failed
+    /// `memory.grow` (an out-of-memory error inside the program) instead
+    /// of the pod being OOM-killed. Empty: 75% of
+    /// `edgeStack.memoryFootprint`.
+    pub total_heap_memory: Option<Quantity>,
+    /// Largest KV store value (Fastly: 25 MB).
+    pub kv_value_size: Quantity,
+    /// Largest KV store metadata (Fastly: 2000 bytes).
+    pub kv_metadata_size: Quantity,
+    /// Bytes one KV store may hold on the `xqd` volume, keys, values and
+    /// metadata together.
+    pub kv_store_size: Quantity,
+    /// Entries one service's rate counters and penalty boxes may hold; the
+    /// oldest go first when full, and each expires after its window.
+    #[schemars(range(min = 1))]
+    pub rate_limit_entries: u32,
+    /// Time a client connection may stay open with nothing to do (HTTP/1
+    /// keep-alive and HTTP/2).
+    pub idle_timeout: GoDuration,
+    /// Requests one HTTP/2 connection may have open at once.
+    #[schemars(range(min = 1, max = 1000))]
+    pub http2_max_streams: u32,
+    /// Client connections one pod keeps open at once; more wait to be
+    /// accepted.
+    #[schemars(range(min = 1))]
+    pub connections: u32,
 }
 
 impl Default for Limits {
@@ -50,6 +86,16 @@ impl Default for Limits {
             package_size: Quantity("100Mi".into()),
             concurrency: 1000,
             client_header_timeout: GoDuration("30s".into()),
+            buffered_bytes: Quantity("64Mi".into()),
+            handles: 8192,
+            total_heap_memory: None,
+            kv_value_size: Quantity("25M".into()),
+            kv_metadata_size: Quantity("2000".into()),
+            kv_store_size: Quantity("1Gi".into()),
+            rate_limit_entries: 100_000,
+            idle_timeout: GoDuration("60s".into()),
+            http2_max_streams: 100,
+            connections: 10_000,
         }
     }
 }

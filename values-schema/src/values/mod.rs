@@ -4,6 +4,7 @@
 mod cert_manager;
 mod control_plane;
 mod edge_stack;
+mod egress;
 mod helm_test;
 mod image;
 mod limits;
@@ -17,6 +18,7 @@ mod tokens;
 pub use cert_manager::{CertManager, IssuerKind, IssuerRef};
 pub use control_plane::{ControlPlane, ControlPlaneMode, FASTLY_API_URL};
 pub use edge_stack::{CpuCount, EdgeStack};
+pub use egress::{ClientAddress, Egress, PRIVATE_CIDRS};
 pub use helm_test::HelmTest;
 pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;
@@ -77,6 +79,10 @@ pub struct Values {
     /// Per-request limits of Compute programs; the defaults are Fastly's
     /// published Compute limits.
     pub limits: Limits,
+    /// Where programs' backends may connect.
+    pub egress: Egress,
+    /// Which proxies are believed about the client's address.
+    pub client_address: ClientAddress,
     /// Metrics and logs.
     pub observability: Observability,
     /// Node labels the pods must run on.
@@ -146,6 +152,8 @@ impl Default for Values {
             services: Vec::new(),
             cert_manager: CertManager::default(),
             limits: Limits::default(),
+            egress: Egress::default(),
+            client_address: ClientAddress::default(),
             observability: Observability::default(),
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),

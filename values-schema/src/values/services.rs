@@ -51,6 +51,10 @@ pub struct Service {
     /// KV stores the program opens by name (kept in the xqd volume).
     #[serde(default)]
     pub kv_stores: Vec<String>,
+    /// Let this service's program register backends at run time. Empty:
+    /// `egress.dynamicBackends`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_backends: Option<bool>,
 }
 
 /// Where a Compute package comes from: exactly one of `oci`, `url` or
