@@ -78,9 +78,19 @@ pub fn load(config: &ServeConfig, runtime: &Runtime) -> anyhow::Result<LoadedSer
     let logs = LogSink::new(&name, Default::default(), config.log_dir.clone());
     // The HTTP cache in memory (256 MiB, objects up to 32 MiB), as a POP
     // would cache (Fastly's own local tool does not cache at all).
-    let env = ServiceEnv::new(name, project, Arc::new(kv), logs, config.limits.clone())
-        .map_err(anyhow::Error::msg)?
-        .with_cache(crate::cache::Cache::memory_only(256 << 20, 32 << 20));
+    // A developer's origins often listen on loopback: serve does not
+    // restrict where backends connect, and dynamic backends are on.
+    let egress = crate::host::egress::EgressPolicy::open();
+    let env = ServiceEnv::new(
+        name,
+        project,
+        Arc::new(kv),
+        logs,
+        config.limits.clone(),
+        egress,
+    )
+    .map_err(anyhow::Error::msg)?
+    .with_cache(crate::cache::Cache::memory_only(256 << 20, 32 << 20));
     LoadedService::load(runtime, &package.wasm, env, config.cache_dir.as_deref())
         .with_context(|| format!("loading {}", config.package.display()))
 }
@@ -122,7 +132,8 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
         Arc::new(OneService(Arc::new(service))),
         metrics,
         config.limits.clone(),
-        false,
+        // A developer's client connects directly: its own address.
+        crate::host::downstream::TrustedProxies::default(),
     );
     front
         .serve(listener, shutdown, Duration::from_secs(10))

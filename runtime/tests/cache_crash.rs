@@ -87,7 +87,11 @@ impl Dirs {
         // The CPU limit is raised from Fastly's 50 ms: these tests load a
         // two-core machine with an origin, clients and the edge at once, and
         // what they test is the cache, not the limit.
-        std::fs::write(&dirs.config, "services: []\nlimits:\n  cpuTime: 1s\n").unwrap();
+        std::fs::write(
+            &dirs.config,
+            "services: []\nlimits:\n  cpuTime: 1s\negress:\n  allowedCidrs: [127.0.0.0/8]\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(&dirs.cache).unwrap();
         std::fs::create_dir_all(&dirs.logs).unwrap();
         activate(&dirs.xqd, origin);

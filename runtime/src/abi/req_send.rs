@@ -380,9 +380,12 @@ fn dynamic_backend_spec(
     let mask = Mask(mask);
     let c: DynamicBackendConfig = m.read_struct(cfg)?;
     let text = |set: u32, field| mask.has(set).then(|| m.lossy_text(field)).transpose();
+    // No timeout outlives the request: a program asking for 2^32-1 ms
+    // gets the wall-time limit.
+    let longest = s.env().limits.wall_time;
     let ms = |set: u32, field: zerocopy::little_endian::U32| {
         mask.has(set)
-            .then(|| Duration::from_millis(field.get().into()))
+            .then(|| Duration::from_millis(field.get().into()).min(longest))
     };
     let tls = |set: u32, field: zerocopy::little_endian::U32| {
         mask.has(set)

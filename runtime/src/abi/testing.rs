@@ -100,6 +100,7 @@ impl TestGuest {
             kv,
             LogSink::default(),
             Limits::default(),
+            crate::host::egress::EgressPolicy::open(),
         )
         .expect("a service environment");
         let env = match cache {

@@ -2,7 +2,7 @@
 //! and the edge.
 
 use std::path::Path;
-use values_schema::values::{ControlPlane, Limits, Observability, Service};
+use values_schema::values::{ClientAddress, ControlPlane, Egress, Limits, Observability, Service};
 
 /// `edge.yaml`, as the chart renders it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -20,6 +20,12 @@ pub struct EdgeFile {
     /// Where services come from.
     #[serde(default)]
     pub control_plane: ControlPlane,
+    /// Where programs' backends may connect.
+    #[serde(default)]
+    pub egress: Egress,
+    /// Which proxies are believed about the client's address.
+    #[serde(default)]
+    pub client_address: ClientAddress,
     /// The headless Service of the pods (cluster forwarding, later).
     #[serde(default)]
     pub peers_service: Option<String>,

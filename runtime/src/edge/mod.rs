@@ -18,6 +18,7 @@ pub use services::project_config;
 
 use crate::config::EdgeFile;
 use crate::engine::Runtime;
+use crate::host::downstream::TrustedProxies;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::server::admin::{MetricsText, ReadyCheck, serve_admin};
@@ -59,6 +60,13 @@ pub struct EdgeConfig {
 pub fn read_edge_file(path: &Path) -> anyhow::Result<(EdgeFile, Limits)> {
     let file = crate::config::read_edge_file(path)?;
     let limits = Limits::try_from(&file.limits).with_context(|| path.display().to_string())?;
+    crate::host::egress::AddressPolicy::new(
+        &file.egress.denied_cidrs,
+        &file.egress.allowed_cidrs,
+        "egress",
+    )
+    .map_err(anyhow::Error::msg)
+    .with_context(|| path.display().to_string())?;
     Ok((file, limits))
 }
 
@@ -100,6 +108,11 @@ impl Watched {
 /// Runs `anywhere edge` until `shutdown` resolves, then drains.
 pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (file, limits) = read_edge_file(&config.config)?;
+    let proxies = TrustedProxies::new(
+        &file.client_address.trusted_proxies,
+        "clientAddress.trustedProxies",
+    )
+    .map_err(anyhow::Error::msg)?;
     let pending = config.pending.check()?;
     let runtime = Runtime::new(&limits)?;
     let metrics = Arc::new(Metrics::default());
@@ -164,7 +177,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         }
     });
     println!("Listening on http://{}", listener.local_addr()?);
-    let front = Front::new(router.clone(), metrics.clone(), limits, true);
+    let front = Front::new(router.clone(), metrics.clone(), limits, proxies);
     let draining_front = front.clone();
     let drain_delay = config.drain_delay;
     let drained = async move {

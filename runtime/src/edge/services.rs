@@ -7,6 +7,7 @@ use crate::cache::Cache;
 use crate::config::{BackendConfig, EdgeFile, ProjectConfig, parse_backend_url};
 use crate::engine::Runtime;
 use crate::engine::loaded::LoadedService;
+use crate::host::egress::{AddressPolicy, EgressPolicy};
 use crate::host::kv::KvStores;
 use crate::host::logs::{LogSink, LogTarget};
 use crate::host::service::ServiceEnv;
@@ -104,6 +105,7 @@ impl Services {
             &self.runtime,
             slot,
             &file.observability,
+            &file.egress,
             limits,
             &active.dir,
             &self.cache,
@@ -168,6 +170,7 @@ async fn load_version(
     runtime: &Runtime,
     slot: &mut Slot,
     obs: &Observability,
+    egress: &values_schema::values::Egress,
     limits: &Limits,
     dir: &std::path::Path,
     http_cache: &Cache,
@@ -189,9 +192,23 @@ async fn load_version(
     };
     kv.seed(&project.kv_stores)?;
     let logs = LogSink::new(&service.name, log_targets(obs), None);
-    let env = ServiceEnv::new(service.name.clone(), project, kv, logs, limits.clone())
-        .map_err(anyhow::Error::msg)?
-        .with_cache(http_cache.clone());
+    let egress = EgressPolicy {
+        addresses: Arc::new(
+            AddressPolicy::new(&egress.denied_cidrs, &egress.allowed_cidrs, "egress")
+                .map_err(anyhow::Error::msg)?,
+        ),
+        dynamic_backends: service.dynamic_backends.unwrap_or(egress.dynamic_backends),
+    };
+    let env = ServiceEnv::new(
+        service.name.clone(),
+        project,
+        kv,
+        logs,
+        limits.clone(),
+        egress,
+    )
+    .map_err(anyhow::Error::msg)?
+    .with_cache(http_cache.clone());
     let runtime = runtime.clone();
     let path = dir.join(&manifest.package_file);
     let cache = xqd.compiled_dir();

@@ -3,16 +3,16 @@
 //! sending of a request with Fastly's timeouts and error details.
 
 use super::body::{OutgoingBody, StreamBody, boxed};
+use super::egress::{AddressPolicy, EgressPolicy, PolicyConnector, REFUSED_MARK, literal_host};
 use super::{HostError, HostResult};
 use crate::config::{BackendConfig, TlsOptions};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, OutgoingBody>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<PolicyConnector>, OutgoingBody>;
 
 /// `SendErrorDetailTag` values of the ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, OutgoingB
 pub enum SendErrorTag {
     /// DNS resolution failed.
     DnsError = 3,
+    /// The address may not be reached (the egress policy).
+    DestinationIpUnroutable = 6,
     /// The origin refused the connection.
     ConnectionRefused = 7,
     /// The connection closed early.
@@ -48,6 +50,7 @@ impl SendErrorTag {
         use SendErrorTag::*;
         [
             DnsError,
+            DestinationIpUnroutable,
             ConnectionRefused,
             ConnectionTerminated,
             ConnectionTimeout,
@@ -95,13 +98,16 @@ pub struct Backends {
     fixed: BTreeMap<String, Arc<Backend>>,
     dynamic: Mutex<HashMap<String, Arc<Backend>>>,
     max_dynamic: usize,
+    egress: EgressPolicy,
 }
 
 impl Backends {
-    /// Builds clients for the static backends.
+    /// Builds clients for the static backends, which connect only where
+    /// `egress` allows (a refused address literal is an error here).
     pub fn new(
         configs: &BTreeMap<String, BackendConfig>,
         max_dynamic: u32,
+        egress: EgressPolicy,
     ) -> Result<Self, String> {
         let fixed = configs
             .iter()
@@ -109,7 +115,8 @@ impl Backends {
                 Ok((
                     name.clone(),
                     Arc::new(
-                        Backend::new(cfg.clone()).map_err(|e| format!("backend {name}: {e}"))?,
+                        Backend::new(cfg.clone(), &egress.addresses)
+                            .map_err(|e| format!("backend {name}: {e}"))?,
                     ),
                 ))
             })
@@ -118,6 +125,7 @@ impl Backends {
             fixed,
             dynamic: Mutex::new(HashMap::new()),
             max_dynamic: max_dynamic as usize,
+            egress,
         })
     }
 
@@ -131,6 +139,11 @@ impl Backends {
 
     /// Registers a dynamic backend.
     pub fn register(&self, name: String, config: BackendConfig) -> HostResult<()> {
+        if !self.egress.dynamic_backends {
+            return Err(HostError::Unsupported(
+                "dynamic backends are not enabled for this service (egress.dynamicBackends or the service's dynamicBackends)",
+            ));
+        }
         if self.fixed.contains_key(&name) {
             return Err(HostError::Invalid(format!("backend {name} already exists")));
         }
@@ -146,7 +159,7 @@ impl Backends {
                 super::HostLimit::DynamicBackendsPerService,
             ));
         }
-        let backend = Backend::new(config).map_err(HostError::Invalid)?;
+        let backend = Backend::new(config, &self.egress.addresses).map_err(HostError::Invalid)?;
         dynamic.insert(name, Arc::new(backend));
         Ok(())
     }
@@ -200,9 +213,14 @@ fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, String> {
 }
 
 impl Backend {
-    /// A backend and its connection pool.
-    pub fn new(config: BackendConfig) -> Result<Self, String> {
-        let mut http = HttpConnector::new();
+    /// A backend and its connection pool, connecting only where `policy`
+    /// allows.
+    pub fn new(config: BackendConfig, policy: &Arc<AddressPolicy>) -> Result<Self, String> {
+        if let Some(why) = literal_host(&config.url).and_then(|ip| policy.refusal(ip)) {
+            return Err(why);
+        }
+        let mut connector = PolicyConnector::new(policy.clone());
+        let http = connector.http();
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.set_nodelay(true);
@@ -219,7 +237,7 @@ impl Backend {
             }
             None => builder,
         };
-        let connector = builder.enable_all_versions().wrap_connector(http);
+        let connector = builder.enable_all_versions().wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .http2_only(config.grpc)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -321,7 +339,9 @@ fn classify(e: &hyper_util::client::legacy::Error) -> SendError {
         }
         source = s.source();
     }
-    if text.contains("dns error") || text.contains("failed to lookup address") {
+    if text.contains(REFUSED_MARK) {
+        tag = SendErrorTag::DestinationIpUnroutable;
+    } else if text.contains("dns error") || text.contains("failed to lookup address") {
         tag = SendErrorTag::DnsError;
     } else if text.contains("connect timeout") || text.contains("timed out") {
         tag = SendErrorTag::ConnectionTimeout;

@@ -8,6 +8,7 @@ pub mod body;
 pub mod clock;
 pub mod core_cache;
 pub mod downstream;
+pub mod egress;
 pub mod erl;
 pub mod handles;
 pub mod http_cache;

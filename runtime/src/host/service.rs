@@ -4,6 +4,7 @@
 
 use super::backends::Backends;
 use super::downstream::DownstreamRequest;
+use super::egress::EgressPolicy;
 use super::erl::RateLimiter;
 use super::kv::KvStores;
 use super::logs::LogSink;
@@ -48,8 +49,9 @@ impl ServiceEnv {
         kv: Arc<KvStores>,
         logs: LogSink,
         limits: Limits,
+        egress: EgressPolicy,
     ) -> Result<Self, String> {
-        let backends = Backends::new(&config.backends, limits.dynamic_backends)?;
+        let backends = Backends::new(&config.backends, limits.dynamic_backends, egress)?;
         let kv_names = config.kv_stores.keys().cloned().collect();
         Ok(ServiceEnv {
             name,
