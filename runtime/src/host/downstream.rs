@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 /// Ingress, so TLS fields are absent.
 #[derive(Debug, Clone)]
 pub struct DownstreamMeta {
-    /// The client: the connection's peer, or the first address of a
-    /// trusted `X-Forwarded-For`.
+    /// The client: the connection's peer, or the address a chain of
+    /// trusted proxies put in `X-Forwarded-For`.
     pub client_ip: IpAddr,
     /// Our side of the connection.
     pub server_addr: SocketAddr,
@@ -50,35 +50,116 @@ impl std::fmt::Debug for DownstreamRequest {
     }
 }
 
-/// The client IP to report: the peer, unless the peer is a trusted proxy
-/// (the Ingress) that put the client in `X-Forwarded-For`.
-pub fn client_ip(peer: IpAddr, headers: &http::HeaderMap, trust_forwarded: bool) -> IpAddr {
-    if !trust_forwarded {
-        return peer;
+/// Which peers are believed about the client's address: the proxies in
+/// front of the POP (`clientAddress.trustedProxies`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Proxies in `cidrs`; `key` names the setting in errors.
+    pub fn new(cidrs: &[String], key: &str) -> Result<Self, String> {
+        cidrs
+            .iter()
+            .map(|c| {
+                c.trim()
+                    .parse()
+                    .map_err(|_| format!("{key}: `{c}` is not a CIDR range such as 10.0.0.0/8"))
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
     }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|first| first.trim().parse().ok())
-        .unwrap_or(peer)
+
+    /// Whether `ip` is one of the proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: starting at the peer, while the address in
+    /// hand is a trusted proxy, the next `X-Forwarded-For` entry from the
+    /// right. What a client wrote itself sits left of its proxies' entries
+    /// and is reached only through a chain of trusted proxies.
+    pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+        let mut client = peer;
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for entry in entries.iter().rev() {
+            if !self.trusts(client) {
+                break;
+            }
+            match entry.trim().parse() {
+                Ok(ip) => client = ip,
+                // A garbled hop: the last proxy is all we know.
+                Err(_) => break,
+            }
+        }
+        client
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn forwarded_for_only_when_trusted() {
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::new(&["10.0.0.0/8".into(), "35.191.0.0/16".into()], "t").unwrap()
+    }
+
+    fn xff(value: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
-        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(client_ip(peer, &h, false), peer);
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_spoofed_entry_left_of_the_proxies_is_never_believed() {
+        let peer: IpAddr = "10.1.0.5".parse().unwrap();
+        // The client wrote 1.2.3.4; the load balancer appended the real
+        // address, the Ingress controller the load balancer's.
+        let h = xff("1.2.3.4, 198.51.100.7, 35.191.3.3");
         assert_eq!(
-            client_ip(peer, &h, true),
-            "203.0.113.7".parse::<IpAddr>().unwrap()
+            proxies().client_ip(peer, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
         );
-        h.insert("x-forwarded-for", "garbage".parse().unwrap());
-        assert_eq!(client_ip(peer, &h, true), peer);
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(proxies().client_ip(peer, &xff("1.2.3.4")), peer);
+        let none = TrustedProxies::default();
+        assert_eq!(
+            none.client_ip("10.0.0.1".parse().unwrap(), &xff("1.2.3.4")),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn garbage_and_all_trusted_chains_stop_sensibly() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(proxies().client_ip(peer, &xff("garbage")), peer);
+        assert_eq!(
+            proxies().client_ip(peer, &xff("10.0.0.2, 10.0.0.3")),
+            "10.0.0.2".parse::<IpAddr>().unwrap()
+        );
+        let mut two = http::HeaderMap::new();
+        two.append("x-forwarded-for", "1.2.3.4".parse().unwrap());
+        two.append("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(
+            proxies().client_ip(peer, &two),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        assert!(
+            TrustedProxies::new(&["nope".into()], "clientAddress.trustedProxies")
+                .unwrap_err()
+                .contains("clientAddress.trustedProxies")
+        );
     }
 }

@@ -4,7 +4,7 @@
 use crate::engine::execute::dispatch;
 use crate::engine::loaded::LoadedService;
 use crate::host::body::{OutgoingBody, boxed};
-use crate::host::downstream::{DownstreamMeta, DownstreamRequest, client_ip};
+use crate::host::downstream::{DownstreamMeta, DownstreamRequest, TrustedProxies};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use hyper::body::Incoming;
@@ -28,26 +28,26 @@ pub struct Front {
     metrics: Arc<Metrics>,
     limits: Limits,
     slots: Arc<Semaphore>,
-    trust_forwarded: bool,
+    proxies: TrustedProxies,
     request_ids: AtomicU64,
     draining: AtomicBool,
 }
 
 impl Front {
-    /// A front over `router`. `trust_forwarded`: the peer is a proxy (the
-    /// Ingress) whose `X-Forwarded-For` and `X-Forwarded-Proto` are true.
+    /// A front over `router`. `proxies`: the peers (the Ingress, the load
+    /// balancer) whose `X-Forwarded-For` and `X-Forwarded-Proto` are true.
     pub fn new(
         router: Arc<dyn Router>,
         metrics: Arc<Metrics>,
         limits: Limits,
-        trust_forwarded: bool,
+        proxies: TrustedProxies,
     ) -> Arc<Self> {
         Arc::new(Front {
             router,
             metrics,
             slots: Arc::new(Semaphore::new(limits.concurrency)),
             limits,
-            trust_forwarded,
+            proxies,
             request_ids: AtomicU64::new(0),
             draining: AtomicBool::new(false),
         })
@@ -207,7 +207,7 @@ impl Front {
             .map(|k| k.as_str().to_owned())
             .collect();
         let (mut parts, body) = req.into_parts();
-        let scheme = if self.trust_forwarded
+        let scheme = if self.proxies.trusts(peer.ip())
             && parts
                 .headers
                 .get("x-forwarded-proto")
@@ -232,7 +232,7 @@ impl Front {
             None => boxed(body),
         };
         let meta = DownstreamMeta {
-            client_ip: client_ip(peer.ip(), &parts.headers, self.trust_forwarded),
+            client_ip: self.proxies.client_ip(peer.ip(), &parts.headers),
             server_addr: local,
             request_id: self.request_ids.fetch_add(1, Ordering::Relaxed) ^ 0x5eed_0000_0000_0000,
             original_header_names,
