@@ -28,6 +28,28 @@ pub struct Limits {
     pub concurrency: usize,
     /// Time a client has to send its request headers.
     pub client_header_timeout: Duration,
+    /// Bytes one request may hold in host memory (bodies written and not
+    /// sent, KV values).
+    pub buffered_bytes: usize,
+    /// Open handles per request.
+    pub handles: usize,
+    /// Linear memory of all instances together; `None`: 75% of the
+    /// container's memory limit when it has one.
+    pub total_heap_bytes: Option<u64>,
+    /// Largest KV value.
+    pub kv_value_bytes: u64,
+    /// Largest KV metadata.
+    pub kv_metadata_bytes: usize,
+    /// Bytes one KV store may hold.
+    pub kv_store_bytes: u64,
+    /// Rate counter and penalty box entries per service.
+    pub rate_limit_entries: usize,
+    /// Idle client connections close after this.
+    pub idle_timeout: Duration,
+    /// Streams per HTTP/2 connection.
+    pub http2_max_streams: u32,
+    /// Client connections at once.
+    pub connections: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +66,16 @@ impl Default for Limits {
             package_bytes: 100 << 20,
             concurrency: 1000,
             client_header_timeout: Duration::from_secs(30),
+            buffered_bytes: 64 << 20,
+            handles: 8192,
+            total_heap_bytes: None,
+            kv_value_bytes: 25_000_000,
+            kv_metadata_bytes: 2000,
+            kv_store_bytes: 1 << 30,
+            rate_limit_entries: 100_000,
+            idle_timeout: Duration::from_secs(60),
+            http2_max_streams: 100,
+            connections: 10_000,
         }
     }
 }
@@ -123,6 +155,20 @@ impl TryFrom<&values_schema::values::Limits> for Limits {
             package_bytes: bytes("packageSize", &v.package_size)?,
             concurrency: v.concurrency as usize,
             client_header_timeout: dur("clientHeaderTimeout", &v.client_header_timeout)?,
+            buffered_bytes: bytes("bufferedBytes", &v.buffered_bytes)? as usize,
+            handles: v.handles as usize,
+            total_heap_bytes: v
+                .total_heap_memory
+                .as_ref()
+                .map(|q| bytes("totalHeapMemory", q))
+                .transpose()?,
+            kv_value_bytes: bytes("kvValueSize", &v.kv_value_size)?,
+            kv_metadata_bytes: bytes("kvMetadataSize", &v.kv_metadata_size)? as usize,
+            kv_store_bytes: bytes("kvStoreSize", &v.kv_store_size)?,
+            rate_limit_entries: v.rate_limit_entries as usize,
+            idle_timeout: dur("idleTimeout", &v.idle_timeout)?,
+            http2_max_streams: v.http2_max_streams,
+            connections: v.connections as usize,
         })
     }
 }

@@ -25,7 +25,7 @@ fn open(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostRes
     if !s.env().config.acls.contains_key(&name) {
         return Err(HostError::None);
     }
-    let h: StoreHandle = s.insert(OpenStore::Acl(name));
+    let h: StoreHandle = s.try_insert(OpenStore::Acl(name))?;
     m.handle(out, h)
 }
 

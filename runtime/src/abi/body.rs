@@ -47,7 +47,9 @@ fn trailer_name(m: &Mem<'_>, np: u32, nl: u32) -> HostResult<HeaderName> {
 
 /// `fastly_http_body::new`: a new empty body.
 fn new_body(m: &mut Mem<'_>, s: &mut Session, out: u32) -> HostResult<()> {
-    let h: BodyHandle = s.insert(Body::default());
+    let mut body = Body::default();
+    body.attach(s.ledger());
+    let h: BodyHandle = s.try_insert(body)?;
     m.handle(out, h)
 }
 
@@ -77,7 +79,9 @@ async fn write(
         let (m, _) = g.mem_and_session()?;
         Bytes::copy_from_slice(m.bytes(buf, len)?)
     };
-    let mut body = g.session().take(h)?;
+    let s = g.session();
+    let mut body = s.take(h)?;
+    body.attach(s.ledger());
     let written = body.write(data, end == 1).await;
     g.session().put(h, body);
     written?;
@@ -100,6 +104,9 @@ async fn append(g: &mut impl Guest, dest: BodyHandle, src: BodyHandle) -> HostRe
             return Err(e);
         }
     };
+    body.attach(s.ledger());
+    let mut other = other;
+    other.attach(s.ledger());
     let r = body.append(other).await;
     g.session().put(dest, body);
     r
@@ -206,6 +213,7 @@ fn trailer_values_get(
 mod tests {
     use super::*;
     use crate::abi::testing::{OutBuf, TestGuest};
+    use crate::host::HostLimit;
 
     /// A new body holding `data`.
     fn body_of(g: &mut TestGuest, data: &'static [u8]) -> BodyHandle {
@@ -375,5 +383,54 @@ mod tests {
         .unwrap();
         assert_eq!(out.read(&g), b"1\x003\0");
         assert_eq!(g.u64_at(ending) as i64, -1);
+    }
+
+    #[tokio::test]
+    async fn a_16_mib_per_call_write_loop_stops_at_the_buffered_limit() {
+        let mut g = TestGuest::new();
+        let out = g.alloc(8);
+        g.call(|m, s| new_body(m, s, out)).unwrap();
+        let h = BodyHandle::from(g.u32_at(out));
+        let chunk = vec![7u8; 16 << 20];
+        let (p, l) = g.put(&chunk);
+        let nw = g.alloc(4);
+        for _ in 0..4 {
+            write(&mut g, h, p, l, 0, nw).await.unwrap();
+        }
+        let r = write(&mut g, h, p, l, 0, nw).await;
+        assert!(
+            matches!(r, Err(HostError::LimitExceeded(HostLimit::BufferedBytes))),
+            "{r:?}"
+        );
+        assert_eq!(g.session.ledger().used(), 64 << 20);
+        // The same bytes written into the client's body count too.
+        let (_, client) = g.session.downstream_current().unwrap();
+        let r = write(&mut g, client, p, l, 0, nw).await;
+        assert!(matches!(r, Err(HostError::LimitExceeded(_))), "{r:?}");
+        // Reading gives the room back; dropping the body gives back the rest.
+        let (buf, nread) = (g.alloc(1 << 20), g.alloc(4));
+        read(&mut g, h, buf, 1 << 20, nread).await.unwrap();
+        assert_eq!(g.session.ledger().used(), (64 << 20) - (1 << 20));
+        drop(g.session.take(h).unwrap());
+        assert_eq!(g.session.ledger().used(), 0);
+    }
+
+    #[test]
+    fn a_new_body_loop_stops_at_the_handle_limit() {
+        let mut g = TestGuest::new();
+        let out = g.alloc(8);
+        let mut made = 0;
+        let r = loop {
+            match g.call(|m, s| new_body(m, s, out)) {
+                Ok(()) => made += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(r, HostError::LimitExceeded(HostLimit::Handles)),
+            "{r}"
+        );
+        // The client request and its body are two of the 8192.
+        assert_eq!(made, 8190);
     }
 }

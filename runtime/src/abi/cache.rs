@@ -180,7 +180,7 @@ async fn lookup(
         obligation: None,
     };
     let (mut m, s) = g.mem_and_session()?;
-    let h: CacheHandle = s.insert(entry);
+    let h: CacheHandle = s.try_insert(entry)?;
     m.handle(out, h)
 }
 
@@ -221,7 +221,7 @@ async fn transaction_lookup(
     };
     let entry = transaction(cache, primary, headers).await;
     let (mut m, s) = g.mem_and_session()?;
-    let h: CacheHandle = s.insert(entry);
+    let h: CacheHandle = s.try_insert(entry)?;
     m.handle(out, h)
 }
 
@@ -250,7 +250,7 @@ fn transaction_lookup_async(
 ) -> HostResult<()> {
     let (cache, primary, headers) = lookup_args(m, s, kp, kl, mask, opts)?;
     let task = tokio::spawn(transaction(cache, primary, headers));
-    let h: CacheBusyHandle = s.insert(CacheBusy::Running(task));
+    let h: CacheBusyHandle = s.try_insert(CacheBusy::Running(task))?;
     m.handle(out, h)
 }
 
@@ -267,7 +267,7 @@ async fn cache_busy_handle_wait(
             .map_err(|e| HostError::Other(format!("cache lookup: {e}")))?,
     };
     let (mut m, s) = g.mem_and_session()?;
-    let h: CacheHandle = s.insert(entry);
+    let h: CacheHandle = s.try_insert(entry)?;
     m.handle(out, h)
 }
 

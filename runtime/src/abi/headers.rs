@@ -6,7 +6,7 @@ use super::memory::Mem;
 use super::state::GuestState;
 use crate::host::handles::{RequestHandle, ResponseHandle};
 use crate::host::session::{Owned, RequestState, ResponseState, Session};
-use crate::host::{HostError, HostResult};
+use crate::host::{HostError, HostLimit, HostResult};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use wasmtime::Linker;
 
@@ -17,6 +17,21 @@ fn name(m: &Mem<'_>, ptr: u32, len: u32) -> HostResult<HeaderName> {
 
 fn value(bytes: &[u8]) -> HostResult<HeaderValue> {
     HeaderValue::from_bytes(bytes).map_err(|_| HostError::Invalid("bad header value".into()))
+}
+
+/// Header fields one message may carry. Fastly's own limits are lower
+/// (255 request and 96 response headers in VCL); the header map itself
+/// panics past 32,768, which a program must never reach.
+pub const MAX_HEADER_FIELDS: usize = 1000;
+
+/// Room for `adding` more fields in `headers`, and the bytes the program
+/// writes charged to its request (`limits.bufferedBytes`): a program that
+/// copies one large value into many headers stops there.
+fn make_room(s: &mut Session, fields: usize, adding: usize, bytes: usize) -> HostResult<()> {
+    if fields + adding > MAX_HEADER_FIELDS {
+        return Err(HostError::LimitExceeded(HostLimit::HeaderFields));
+    }
+    s.charge_header_bytes(bytes)
 }
 
 /// HTTP version as the ABI numbers it.
@@ -186,6 +201,8 @@ pub fn header_values_set<H: HeadHandle>(
         .split(|b| *b == 0)
         .map(value)
         .collect::<HostResult<Vec<_>>>()?;
+    let fields = s.get_mut(h)?.headers_mut().len();
+    make_room(s, fields, values.len(), raw.len())?;
     let headers = s.get_mut(h)?.headers_mut();
     headers.remove(&n);
     for v in values {
@@ -205,6 +222,8 @@ pub fn header_insert<H: HeadHandle>(
     vl: u32,
 ) -> HostResult<()> {
     let (n, v) = (name(m, np, nl)?, value(m.bytes(vp, vl)?)?);
+    let fields = s.get_mut(h)?.headers_mut().len();
+    make_room(s, fields, 1, (nl + vl) as usize)?;
     s.get_mut(h)?.headers_mut().insert(n, v);
     Ok(())
 }
@@ -220,6 +239,8 @@ pub fn header_append<H: HeadHandle>(
     vl: u32,
 ) -> HostResult<()> {
     let (n, v) = (name(m, np, nl)?, value(m.bytes(vp, vl)?)?);
+    let fields = s.get_mut(h)?.headers_mut().len();
+    make_room(s, fields, 1, (nl + vl) as usize)?;
     s.get_mut(h)?.headers_mut().append(n, v);
     Ok(())
 }
@@ -497,5 +518,44 @@ mod tests {
         assert_eq!(g.u32_at(out), 4, "unchanged");
         let r = g.call(|m, s| version_get(m, s, ResponseHandle::from(999), out));
         assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
+    }
+
+    #[test]
+    fn thirty_thousand_header_names_stop_at_the_field_limit_without_a_panic() {
+        let mut g = TestGuest::new();
+        let h = client(&g);
+        let (vp, vl) = g.put(b"v");
+        let mut refused = 0;
+        for i in 0..30_000 {
+            let (np, nl) = g.put(format!("x-h-{i}").as_bytes());
+            match g.call(|m, s| header_append(m, s, h, np, nl, vp, vl)) {
+                Ok(()) => {}
+                Err(HostError::LimitExceeded(HostLimit::HeaderFields)) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(g.session.get(h).unwrap().headers().len(), MAX_HEADER_FIELDS);
+        assert_eq!(refused, 30_000 - (MAX_HEADER_FIELDS - 2));
+    }
+
+    #[test]
+    fn one_large_value_copied_into_many_headers_hits_the_byte_limit() {
+        let mut g = TestGuest::new();
+        let h = response(&mut g);
+        let big = vec![b'a'; 1 << 20];
+        let (vp, vl) = g.put(&big);
+        let (np, nl) = g.put(b"x-big");
+        let mut ok = 0;
+        let r = loop {
+            match g.call(|m, s| header_append(m, s, h, np, nl, vp, vl)) {
+                Ok(()) => ok += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(r, HostError::LimitExceeded(HostLimit::BufferedBytes)),
+            "{r}"
+        );
+        assert_eq!(ok, 63, "64 MiB of header bytes per request");
     }
 }

@@ -118,7 +118,7 @@ fn lookup_args(
 }
 
 fn put_entry(m: &mut Mem<'_>, s: &mut Session, entry: HttpCacheEntry, out: u32) -> HostResult<()> {
-    let h: HttpCacheHandle = s.insert(entry);
+    let h: HttpCacheHandle = s.try_insert(entry)?;
     m.handle(out, h)
 }
 

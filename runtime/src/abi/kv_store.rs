@@ -82,7 +82,7 @@ fn open(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostRes
     if !s.env().kv_names.contains(&name) {
         return Err(HostError::Invalid(format!("no KV store named `{name}`")));
     }
-    let h: StoreHandle = s.insert(OpenStore::Kv(name));
+    let h: StoreHandle = s.try_insert(OpenStore::Kv(name))?;
     m.handle(out, h)
 }
 
@@ -303,7 +303,7 @@ fn start_insert(
             tokio::task::spawn_blocking(move || kv.insert(&name, &key, data, &options)).await;
         KvOutcome::Insert(written.unwrap_or(Err(KvError::InternalError)))
     });
-    Ok(s.insert(KvOp::Running(task)))
+    s.try_insert(KvOp::Running(task))
 }
 
 /// `fastly_kv_store::insert`: starts an insert with the options of `cfg`;

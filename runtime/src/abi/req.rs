@@ -78,7 +78,7 @@ fn body_downstream_get(
 
 /// `new`: a request `GET /`, HTTP/1.1, no headers.
 fn new_request(m: &mut Mem<'_>, s: &mut Session, out: u32) -> HostResult<()> {
-    let h: RequestHandle = s.insert(RequestState::new());
+    let h: RequestHandle = s.try_insert(RequestState::new())?;
     m.handle(out, h)
 }
 

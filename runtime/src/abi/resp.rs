@@ -25,7 +25,7 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
 
 /// `fastly_http_resp::new`: a new response, `200` with no headers.
 fn new_response(m: &mut Mem<'_>, s: &mut Session, out: u32) -> HostResult<()> {
-    let h: ResponseHandle = s.insert(ResponseState::new());
+    let h: ResponseHandle = s.try_insert(ResponseState::new())?;
     m.handle(out, h)
 }
 

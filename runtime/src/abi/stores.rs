@@ -27,7 +27,7 @@ fn config_open(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> 
     if !s.env().config.config_stores.contains_key(&name) {
         return Err(HostError::BadHandle(u32::MAX));
     }
-    let h: StoreHandle = s.insert(OpenStore::Config(name));
+    let h: StoreHandle = s.try_insert(OpenStore::Config(name))?;
     m.handle(out, h)
 }
 
@@ -66,7 +66,7 @@ fn secret_open(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> 
     if !s.env().config.secret_stores.contains_key(&name) {
         return Err(HostError::None);
     }
-    let h: StoreHandle = s.insert(OpenStore::Secret(name));
+    let h: StoreHandle = s.try_insert(OpenStore::Secret(name))?;
     m.handle(out, h)
 }
 

@@ -2,6 +2,7 @@
 //! by a stream (the client's upload, a backend's response) or draining into
 //! one (a streamed response or a streamed backend request).
 
+use super::ledger::{Held, Ledger};
 use super::{HostError, HostResult};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -36,6 +37,8 @@ pub struct Body {
     trailers: HeaderMap,
     /// Told when the program closes the body (not when it abandons it).
     on_close: Option<oneshot::Sender<()>>,
+    /// Its buffered bytes on the request's ledger.
+    held: Held,
 }
 
 impl std::fmt::Debug for Body {
@@ -70,6 +73,11 @@ impl Body {
         }
     }
 
+    /// Counts what this body buffers from now on against `ledger`.
+    pub fn attach(&mut self, ledger: &Ledger) {
+        self.held.attach(ledger);
+    }
+
     /// Reads up to `max` bytes; an empty answer is the end of the body.
     pub async fn read(&mut self, max: usize) -> HostResult<Bytes> {
         loop {
@@ -78,6 +86,7 @@ impl Body {
                     let rest = chunk.split_off(max);
                     self.chunks.push_front(rest);
                 }
+                self.held.let_go(chunk.len());
                 return Ok(chunk);
             }
             if !self.fill().await? {
@@ -110,7 +119,13 @@ impl Body {
             }
             Poll::Ready(Some(Ok(frame))) => {
                 match frame.into_data() {
-                    Ok(data) => self.chunks.push_back(data),
+                    Ok(data) => {
+                        if let Err(e) = self.held.hold(data.len()) {
+                            self.source = None;
+                            return Poll::Ready(Err(e));
+                        }
+                        self.chunks.push_back(data)
+                    }
                     Err(frame) => {
                         if let Ok(t) = frame.into_trailers() {
                             self.trailers.extend(t);
@@ -153,6 +168,7 @@ impl Body {
                 HostError::Other("the receiver of this streaming body is gone".into())
             });
         }
+        self.held.hold(data.len())?;
         if at_front {
             self.chunks.push_front(data);
         } else {
@@ -176,6 +192,7 @@ impl Body {
             return Ok(());
         }
         self.chunks.append(&mut other.chunks);
+        self.held.absorb(&mut other.held);
         self.source = other.source.take();
         self.trailers.extend(other.trailers);
         Ok(())
@@ -238,6 +255,7 @@ impl Body {
             source: self.source,
             rx: None,
             trailers: (!self.trailers.is_empty()).then_some(self.trailers),
+            held: self.held,
         }
     }
 
@@ -250,6 +268,7 @@ impl Body {
             source: self.source,
             rx: Some(rx),
             trailers: None,
+            held: self.held,
         };
         let handle_body = Body {
             sink: Some(tx),
@@ -279,6 +298,8 @@ pub struct OutgoingBody {
     source: Option<StreamBody>,
     rx: Option<mpsc::Receiver<Frame<Bytes>>>,
     trailers: Option<HeaderMap>,
+    /// The program's bytes still in `chunks`, given back as they go out.
+    held: Held,
 }
 
 impl std::fmt::Debug for OutgoingBody {
@@ -306,6 +327,7 @@ impl http_body::Body for OutgoingBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if let Some(chunk) = this.chunks.pop_front() {
+            this.held.let_go(chunk.len());
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
         if let Some(source) = this.source.as_mut() {

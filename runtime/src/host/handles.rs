@@ -121,6 +121,16 @@ impl<H: Handle, T> Table<H, T> {
         self.objects.remove(&n).ok_or(HostError::BadHandle(n))
     }
 
+    /// Live objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True when no object is live.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     /// True when the handle is live.
     pub fn contains(&self, handle: H) -> bool {
         self.objects.contains_key(&handle.into())

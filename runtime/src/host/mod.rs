@@ -13,6 +13,7 @@ pub mod erl;
 pub mod handles;
 pub mod http_cache;
 pub mod kv;
+pub mod ledger;
 pub mod logs;
 pub mod send;
 pub mod service;
@@ -87,6 +88,24 @@ pub enum HostLimit {
     /// Dynamic backends one service version may register.
     #[error("dynamic backends per service")]
     DynamicBackendsPerService,
+    /// `limits.handles`: objects one request holds open.
+    #[error("open handles per request")]
+    Handles,
+    /// `limits.bufferedBytes`: bytes one request holds in host memory.
+    #[error("bytes buffered per request")]
+    BufferedBytes,
+    /// Header fields of one message (the header map's capacity).
+    #[error("header fields per message")]
+    HeaderFields,
+    /// `limits.kvValueSize`.
+    #[error("KV value size")]
+    KvValueSize,
+    /// `limits.kvMetadataSize`.
+    #[error("KV metadata size")]
+    KvMetadataSize,
+    /// `limits.kvStoreSize`.
+    #[error("KV store size")]
+    KvStoreSize,
 }
 
 /// Result of a host operation.

@@ -14,6 +14,7 @@ use super::handles::{
 };
 use super::http_cache::HttpCacheEntry;
 use super::kv::{KvError, KvListPage, KvValue};
+use super::ledger::Ledger;
 use super::service::ServiceEnv;
 use super::{HostError, HostLimit, HostResult};
 use std::collections::HashMap;
@@ -157,6 +158,12 @@ macro_rules! tables {
         pub struct Tables {
             $($field: Table<$handle, $object>,)*
         }
+        impl Tables {
+            /// Live objects of every kind.
+            fn live(&self) -> usize {
+                0 $(+ self.$field.len())*
+            }
+        }
         $(impl Owned for $handle {
             type Object = $object;
             fn table(tables: &Tables) -> &Table<Self, $object> {
@@ -209,11 +216,17 @@ pub struct Session {
     /// Bumped each time the instance takes a client request, so that a
     /// watchdog can tell whether the request it timed is still running.
     request_serial: Arc<AtomicU64>,
+    /// Bytes the program's bodies hold (`limits.bufferedBytes`).
+    ledger: Ledger,
+    /// Bytes of header names and values the current request's program
+    /// wrote (`limits.bufferedBytes` too).
+    header_bytes: usize,
 }
 
 impl Session {
     /// A session serving `first`.
     pub fn new(env: Arc<ServiceEnv>, first: DownstreamRequest) -> Self {
+        let ledger = Ledger::new(env.limits.buffered_bytes);
         let mut s = Session {
             env,
             handles: HandleCounter::default(),
@@ -223,6 +236,8 @@ impl Session {
             backend_requests: 0,
             clock: ExecClock::default(),
             request_serial: Arc::default(),
+            ledger,
+            header_bytes: 0,
         };
         s.accept(first);
         s
@@ -240,6 +255,7 @@ impl Session {
         self.downstream.current = Some((rh, bh));
         self.downstream.respond = Some(req.respond);
         self.backend_requests = 0;
+        self.header_bytes = 0;
         self.clock.restart();
         self.request_serial.fetch_add(1, Ordering::Relaxed);
         (rh, bh)
@@ -260,6 +276,22 @@ impl Session {
         &mut self.clock
     }
 
+    /// The bytes the program's bodies hold.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Counts `n` more bytes of headers written by the program in this
+    /// request, or `LIMITEXCEEDED` past `limits.bufferedBytes`.
+    pub fn charge_header_bytes(&mut self, n: usize) -> HostResult<()> {
+        let total = self.header_bytes.saturating_add(n);
+        if total > self.env.limits.buffered_bytes {
+            return Err(HostError::LimitExceeded(HostLimit::BufferedBytes));
+        }
+        self.header_bytes = total;
+        Ok(())
+    }
+
     /// Counts client requests taken; a watchdog compares it over time.
     pub fn request_serial(&self) -> Arc<AtomicU64> {
         self.request_serial.clone()
@@ -268,6 +300,16 @@ impl Session {
     /// Stores `object` under a new handle of its kind.
     pub fn insert<H: Owned>(&mut self, object: H::Object) -> H {
         H::table_mut(&mut self.tables).insert(&mut self.handles, object)
+    }
+
+    /// Stores `object` under a new handle, unless the request already
+    /// holds `limits.handles` objects (`LIMITEXCEEDED`): what a program
+    /// creates in a loop goes through here.
+    pub fn try_insert<H: Owned>(&mut self, object: H::Object) -> HostResult<H> {
+        if self.tables.live() >= self.env.limits.handles {
+            return Err(HostError::LimitExceeded(HostLimit::Handles));
+        }
+        Ok(self.insert(object))
     }
 
     /// Stores `object` again under `handle`, given out before.
@@ -367,7 +409,7 @@ impl Session {
         let timeout = timeout
             .unwrap_or(Duration::from_secs(10))
             .min(self.env.limits.wall_time / 2);
-        Ok(self.insert(RequestPromise { rx, timeout }))
+        self.try_insert(RequestPromise { rx, timeout })
     }
 
     /// Waits for the request promised by `handle`; `NONE` when none came.
