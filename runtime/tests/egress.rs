@@ -14,136 +14,29 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "support/edge_process.rs"]
+mod edge_process;
+
+use edge_process::{Edge, EdgeSpec, get};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-use support::{free_port, wat_guest};
 
-/// An `anywhere edge` serving the `dynamic` guest at `dyn.example`.
-struct Edge {
-    child: Child,
-    http: SocketAddr,
-    admin: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_edge(egress_yaml: &str, netns: Option<&str>) -> Edge {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("edge.yaml");
-    std::fs::write(&config, format!("services: []\n{egress_yaml}")).unwrap();
-    let xqd = dir.path().join("xqd");
-    activate(&xqd);
-    std::fs::create_dir_all(dir.path().join("cached")).unwrap();
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_anywhere")]);
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_anywhere")),
-    };
-    let mut child = cmd
-        .args(["edge", "--purge-addr", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--xqd-dir")
-        .arg(&xqd)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cached"))
-        .args(["--http-addr", "127.0.0.1:0", "--admin-addr"])
-        .arg(admin.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let http = line
-        .trim()
-        .trim_start_matches("Listening on http://")
-        .parse()
-        .unwrap_or_else(|_| panic!("the edge did not start: {line:?}"));
-    let edge = Edge {
-        child,
-        http,
-        admin,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(edge.admin, "/readyz", &[]).0 != 200 {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    edge
-}
-
-/// What the loader does: stage the guest's version, switch to it.
-fn activate(xqd: &Path) {
-    let wasm = wat::parse_file(wat_guest("dynamic")).unwrap();
-    let xqd = anywhere::xqd::Xqd::new(xqd);
-    let staged = xqd.new_staging().unwrap().keep();
-    std::fs::write(staged.join("main.wasm"), &wasm).unwrap();
-    let manifest = anywhere::xqd::ServiceManifest {
-        service: serde_yaml::from_str(
-            "{name: dyn, domains: [dyn.example], package: {oci: test/dyn:1}}",
-        )
-        .unwrap(),
-        package_file: "main.wasm".into(),
-        package_sha256: sha256_hex(&wasm),
-        package_bytes: wasm.len() as u64,
-        origin: "test".into(),
-        fastly_version: None,
-    };
-    xqd.activate(&staged, &manifest).unwrap();
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A blocking HTTP/1.1 GET: status and the raw rest of the answer.
-fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
-        return (0, String::new());
-    };
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nhost: dyn.example\r\nconnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+fn start_edge(edge_yaml: &str, netns: Option<&str>) -> Edge {
+    Edge::start(EdgeSpec {
+        edge_yaml,
+        guest: "dynamic",
+        service: "{name: dyn, domains: [dyn.example], package: {oci: test/dyn:1}}",
+        netns,
+    })
 }
 
 /// Asks the program to fetch `path` from `target` through a dynamic backend.
 fn through(edge: &Edge, target: &str, path: &str) -> (u16, String) {
-    get(edge.http, path, &[("x-target", target)])
+    get(edge.http, path, "dyn.example", &[("x-target", target)])
 }
 
 const ON: &str = "egress:\n  dynamicBackends: true\n";

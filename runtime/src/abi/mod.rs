@@ -93,7 +93,8 @@ pub(crate) use i32_of;
 ///
 /// - `hostcall!(l, "module", name(a, b))`: calls `name(&mut mem, session, a, b)`;
 /// - `hostcall!(l, "module", async name(a, b))`: calls `name(&mut guest, a,
-///   b).await`; the time it waits does not count as the guest's CPU time;
+///   b).await`; the time it waits does not count as the guest's CPU time,
+///   the CPU time the host spends in it does;
 /// - `... => path`: the import `name` is implemented by `path` (a function
 ///   shared by several modules).
 ///
@@ -110,8 +111,13 @@ macro_rules! hostcall {
              ($($a,)*): ($($crate::abi::i32_of!($a),)*)| {
                 Box::new(async move {
                     $crate::abi::Guest::session(&mut c).clock_mut().wait_begin();
-                    let r = $f(&mut c $(, $crate::abi::arg($a))*).await;
-                    $crate::abi::Guest::session(&mut c).clock_mut().wait_end();
+                    let (r, host_work) = $crate::host::clock::HostWork::new(
+                        $f(&mut c $(, $crate::abi::arg($a))*),
+                    )
+                    .await;
+                    let clock = $crate::abi::Guest::session(&mut c).clock_mut();
+                    clock.wait_end();
+                    clock.charge(host_work);
                     $crate::abi::status(r)
                 })
             },

@@ -70,6 +70,7 @@ fn client_request(
             request,
             meta,
             respond,
+            slot: None,
         },
         response,
     )

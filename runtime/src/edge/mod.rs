@@ -54,6 +54,10 @@ pub struct EdgeConfig {
     pub purge_addr: SocketAddr,
     /// Flags of work to come, checked and reported.
     pub pending: PendingFlags,
+    /// Where only the edge can write: the key that seals precompiled
+    /// modules (see `crate::engine::cache::ModuleKey`); none: a key for
+    /// this process only.
+    pub private_dir: Option<PathBuf>,
 }
 
 /// Reads and checks `edge.yaml`.
@@ -114,7 +118,19 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     )
     .map_err(anyhow::Error::msg)?;
     let pending = config.pending.check()?;
+    crate::engine::cache::install_edge_key(config.private_dir.as_deref())
+        .context("--private-dir")?;
     let runtime = Runtime::new(&limits)?;
+    let heap = crate::host::heap::HeapBudget::for_container(limits.total_heap_bytes);
+    match &heap {
+        Some(h) => tracing::info!(
+            bytes = h.limit(),
+            "linear memory of all instances together is bounded"
+        ),
+        None => tracing::warn!(
+            "no container memory limit found and limits.totalHeapMemory unset: instances' memory together is unbounded"
+        ),
+    }
     let metrics = Arc::new(Metrics::default());
     if !config.purge_addr.ip().is_loopback() {
         anyhow::bail!(
@@ -164,6 +180,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         metrics.clone(),
         router.clone(),
         cache.clone(),
+        heap,
     );
     services.refresh(&watched.file, &watched.limits, 0).await;
     let poll = config.poll;

@@ -8,6 +8,7 @@ use crate::config::{BackendConfig, EdgeFile, ProjectConfig, parse_backend_url};
 use crate::engine::Runtime;
 use crate::engine::loaded::LoadedService;
 use crate::host::egress::{AddressPolicy, EgressPolicy};
+use crate::host::heap::HeapBudget;
 use crate::host::kv::KvStores;
 use crate::host::logs::{LogSink, LogTarget};
 use crate::host::service::ServiceEnv;
@@ -39,8 +40,16 @@ pub struct Services {
     runtime: Runtime,
     metrics: Arc<Metrics>,
     router: Arc<EdgeRouter>,
-    cache: Cache,
+    shared: Shared,
     slots: BTreeMap<String, Slot>,
+}
+
+/// What every loaded version shares.
+struct Shared {
+    /// The HTTP cache.
+    cache: Cache,
+    /// Linear memory of all instances together.
+    heap: Option<Arc<HeapBudget>>,
 }
 
 impl Services {
@@ -51,13 +60,14 @@ impl Services {
         metrics: Arc<Metrics>,
         router: Arc<EdgeRouter>,
         cache: Cache,
+        heap: Option<Arc<HeapBudget>>,
     ) -> Self {
         Services {
             xqd,
             runtime,
             metrics,
             router,
-            cache,
+            shared: Shared { cache, heap },
             slots: BTreeMap::new(),
         }
     }
@@ -104,11 +114,10 @@ impl Services {
             &self.xqd,
             &self.runtime,
             slot,
-            &file.observability,
-            &file.egress,
+            file,
             limits,
             &active.dir,
-            &self.cache,
+            &self.shared,
         )
         .await;
         match loaded {
@@ -169,11 +178,10 @@ async fn load_version(
     xqd: &Xqd,
     runtime: &Runtime,
     slot: &mut Slot,
-    obs: &Observability,
-    egress: &values_schema::values::Egress,
+    file: &EdgeFile,
     limits: &Limits,
     dir: &std::path::Path,
-    http_cache: &Cache,
+    shared: &Shared,
 ) -> anyhow::Result<(LoadedService, ServiceManifest)> {
     let manifest = Xqd::read_manifest(dir)?;
     let service = &manifest.service;
@@ -191,7 +199,8 @@ async fn load_version(
         }
     };
     kv.seed(&project.kv_stores)?;
-    let logs = LogSink::new(&service.name, log_targets(obs), None);
+    let logs = LogSink::new(&service.name, log_targets(&file.observability), None);
+    let egress = &file.egress;
     let egress = EgressPolicy {
         addresses: Arc::new(
             AddressPolicy::new(&egress.denied_cidrs, &egress.allowed_cidrs, "egress")
@@ -208,7 +217,8 @@ async fn load_version(
         egress,
     )
     .map_err(anyhow::Error::msg)?
-    .with_cache(http_cache.clone());
+    .with_cache(shared.cache.clone())
+    .with_heap_budget(shared.heap.clone());
     let runtime = runtime.clone();
     let path = dir.join(&manifest.package_file);
     let cache = xqd.compiled_dir();

@@ -6,6 +6,7 @@ use super::loaded::LoadedService;
 use crate::abi::state::GuestState;
 use crate::host::body::OutgoingBody;
 use crate::host::downstream::DownstreamRequest;
+use crate::host::heap::GuestLimiter;
 use crate::host::session::Session;
 use crate::limits::InstanceLimit;
 use crate::metrics::Metrics;
@@ -115,10 +116,13 @@ pub async fn run_instance(
     let state = GuestState {
         wasi,
         session: Session::new(env.clone(), req),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.heap_bytes)
-            .instances(1)
-            .build(),
+        limits: GuestLimiter::new(
+            StoreLimitsBuilder::new()
+                .memory_size(limits.heap_bytes)
+                .instances(1)
+                .build(),
+            env.heap.clone(),
+        ),
         memory: None,
         interrupted: None,
     };

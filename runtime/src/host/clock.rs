@@ -130,6 +130,12 @@ impl ExecClock {
         }
     }
 
+    /// Adds CPU time the host spent on the guest's behalf inside a hostcall
+    /// that waited (copies, decompression, polling many handles).
+    pub fn charge(&mut self, host_work: Duration) {
+        self.cpu += host_work;
+    }
+
     /// Wall time of the current request.
     pub fn wall(&self) -> Duration {
         self.started.elapsed()
@@ -139,6 +145,38 @@ impl ExecClock {
     /// guest runs on (hostcalls, the epoch callback).
     pub fn cpu(&self) -> Duration {
         self.cpu + self.slice.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+}
+
+/// A hostcall's future, with the CPU time its polls take on whatever
+/// threads they run: the host work done for the guest, without the time it
+/// spends waiting for the network or a timer.
+pub struct HostWork<F> {
+    inner: std::pin::Pin<Box<F>>,
+    spent: Duration,
+}
+
+impl<F: Future> HostWork<F> {
+    /// Measures `inner`.
+    pub fn new(inner: F) -> Self {
+        HostWork {
+            inner: Box::pin(inner),
+            spent: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: Future> Future for HostWork<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let before = thread_cpu_now();
+        let polled = self.inner.as_mut().poll(cx);
+        self.spent += thread_cpu_now().saturating_sub(before);
+        polled.map(|out| (out, self.spent))
     }
 }
 
@@ -219,5 +257,28 @@ mod tests {
             "{:?}",
             clock.cpu()
         );
+    }
+
+    #[tokio::test]
+    async fn host_work_counts_cpu_spent_in_polls_not_waits() {
+        let (_, waited) = HostWork::new(tokio::time::sleep(Duration::from_millis(50))).await;
+        assert!(waited < Duration::from_millis(5), "{waited:?}");
+        let busy = async {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(30) {
+                std::hint::black_box(0u64);
+            }
+            tokio::task::yield_now().await;
+        };
+        let (_, worked) = HostWork::new(busy).await;
+        // Thread CPU time: at least most of the 30 ms, even on a busy machine
+        // (less only if the thread was descheduled, which is the point).
+        assert!(worked > Duration::from_millis(10), "{worked:?}");
+        let mut clock = ExecClock::default();
+        clock.restart();
+        clock.wait_begin();
+        let before = clock.cpu();
+        clock.charge(worked);
+        assert!(clock.cpu() >= before + worked);
     }
 }

@@ -39,6 +39,10 @@ pub struct DownstreamRequest {
     pub meta: DownstreamMeta,
     /// Where the response goes. Dropped unsent: the client gets a 500.
     pub respond: oneshot::Sender<DownstreamResponse>,
+    /// The request's place under `limits.concurrency`: held by the
+    /// instance until its program is done with the request, whatever the
+    /// client does (a reset stream or a closed connection frees nothing).
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for DownstreamRequest {

@@ -121,6 +121,11 @@ impl<H: Handle, T> Table<H, T> {
         self.objects.remove(&n).ok_or(HostError::BadHandle(n))
     }
 
+    /// The live objects.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.objects.values()
+    }
+
     /// Live objects.
     pub fn len(&self) -> usize {
         self.objects.len()

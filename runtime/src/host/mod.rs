@@ -11,6 +11,7 @@ pub mod downstream;
 pub mod egress;
 pub mod erl;
 pub mod handles;
+pub mod heap;
 pub mod http_cache;
 pub mod kv;
 pub mod ledger;

@@ -6,6 +6,7 @@ use super::backends::Backends;
 use super::downstream::DownstreamRequest;
 use super::egress::EgressPolicy;
 use super::erl::RateLimiter;
+use super::heap::HeapBudget;
 use super::kv::KvStores;
 use super::logs::LogSink;
 use crate::cache::Cache;
@@ -37,6 +38,8 @@ pub struct ServiceEnv {
     /// The HTTP cache in front of backend sends (none: every send goes to
     /// the backend).
     pub cache: Option<Cache>,
+    /// Linear memory shared by every instance of the process.
+    pub heap: Option<Arc<HeapBudget>>,
     /// Instances waiting in `next_request_wait`.
     idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
 }
@@ -59,12 +62,19 @@ impl ServiceEnv {
             backends,
             kv,
             kv_names,
-            erl: RateLimiter::default(),
+            erl: RateLimiter::new(limits.rate_limit_entries),
             logs,
             limits,
             cache: None,
+            heap: None,
             idle: Mutex::default(),
         })
+    }
+
+    /// Draws instances' memory from `heap`.
+    pub fn with_heap_budget(mut self, heap: Option<Arc<HeapBudget>>) -> Self {
+        self.heap = heap;
+        self
     }
 
     /// Puts `cache` in front of the backends.

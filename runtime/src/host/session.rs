@@ -199,6 +199,9 @@ struct DownstreamState {
     meta: HashMap<RequestHandle, DownstreamMeta>,
     /// Where the current response goes.
     respond: Option<oneshot::Sender<DownstreamResponse>>,
+    /// The current request's concurrency slot, given back when the next
+    /// request comes or the instance ends.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Everything one instance holds.
@@ -221,6 +224,29 @@ pub struct Session {
     /// Bytes of header names and values the current request's program
     /// wrote (`limits.bufferedBytes` too).
     header_bytes: usize,
+}
+
+impl Drop for Session {
+    /// Work the program started ends with it: a backend send it never
+    /// waited for stops (and closes its connection), a KV operation or
+    /// cache lookup in flight is abandoned. Nothing outlives the instance.
+    fn drop(&mut self) {
+        for p in self.tables.pending.values() {
+            if let PendingRequest::Running(task) = p {
+                task.abort();
+            }
+        }
+        for op in self.tables.kv_ops.values() {
+            if let KvOp::Running(task) = op {
+                task.abort();
+            }
+        }
+        for busy in self.tables.cache_busy.values() {
+            if let CacheBusy::Running(task) = busy {
+                task.abort();
+            }
+        }
+    }
 }
 
 impl Session {
@@ -254,6 +280,7 @@ impl Session {
         self.downstream.meta.insert(rh, req.meta);
         self.downstream.current = Some((rh, bh));
         self.downstream.respond = Some(req.respond);
+        self.downstream.slot = req.slot;
         self.backend_requests = 0;
         self.header_bytes = 0;
         self.clock.restart();

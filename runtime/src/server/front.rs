@@ -70,17 +70,17 @@ impl Front {
         grace: Duration,
     ) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.client_header_timeout)
-            .max_buf_size(self.limits.max_header_bytes.max(8192) + 1024);
-        builder
-            .http2()
-            .max_header_list_size(self.limits.max_header_bytes as u32);
+        let builder = self.connection_builder();
+        let connections = Arc::new(Semaphore::new(self.limits.connections));
         tokio::pin!(shutdown);
         loop {
+            // At the connection cap, the next client waits in the kernel's
+            // accept queue rather than holding a task and buffers here.
+            let permit = tokio::select! {
+                p = connections.clone().acquire_owned() => p,
+                () = &mut shutdown => break,
+            };
+            let Ok(permit) = permit else { break };
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
@@ -93,17 +93,31 @@ impl Front {
                     };
                     let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().unwrap_or(peer);
+                    let activity = Arc::new(Activity::default());
                     let front = self.clone();
+                    let seen = activity.clone();
                     let service = hyper::service::service_fn(move |req| {
                         let front = front.clone();
-                        async move { Ok::<_, std::convert::Infallible>(front.handle(req, peer, local).await) }
+                        let busy = seen.begin();
+                        async move {
+                            let resp = front.handle(req, peer, local).await;
+                            // Busy until the body has gone out too.
+                            Ok::<_, std::convert::Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
+                        }
                     });
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                     let conn = graceful.watch(conn);
+                    let idle = self.limits.idle_timeout;
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                        tokio::select! {
+                            r = conn => if let Err(e) = r {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            },
+                            () = activity.idle_for(idle) => {
+                                tracing::debug!(?idle, "closing an idle connection");
+                            }
                         }
+                        drop(permit);
                     });
                 }
                 () = &mut shutdown => break,
@@ -117,6 +131,27 @@ impl Front {
         {
             tracing::warn!(?grace, "grace period over with requests still in flight");
         }
+    }
+
+    /// HTTP/1 and HTTP/2 settings from the limits.
+    fn connection_builder(&self) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.client_header_timeout)
+            .max_buf_size(self.limits.max_header_bytes.max(8192) + 1024);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.limits.max_header_bytes as u32)
+            .max_concurrent_streams(self.limits.http2_max_streams)
+            // Streams a client resets before we answer count against this:
+            // past it, the connection goes (HTTP/2 rapid reset).
+            .max_pending_accept_reset_streams(Some(self.limits.http2_max_streams as usize))
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+        builder
     }
 
     async fn handle(
@@ -156,7 +191,7 @@ impl Front {
         local: SocketAddr,
     ) -> (String, http::Response<OutgoingBody>) {
         let none = || "-".to_owned();
-        let Ok(_permit) = self.slots.clone().try_acquire_owned() else {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             self.metrics.rejected.inc();
             return (
                 none(),
@@ -242,6 +277,7 @@ impl Front {
             request: http::Request::from_parts(parts, body),
             meta,
             respond: tx,
+            slot: Some(slot),
         };
         dispatch(&service, downstream, &self.metrics);
         match rx.await {
@@ -250,6 +286,78 @@ impl Front {
                 name,
                 error(500, "the program ended without sending a response"),
             ),
+        }
+    }
+}
+
+/// Requests in progress on one connection, and when the last one ended.
+#[derive(Default)]
+struct Activity {
+    busy: AtomicU64,
+    quiet_since: std::sync::Mutex<Option<Instant>>,
+}
+
+/// One request on a connection; ending it may start the idle clock.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    fn quiet_since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.quiet_since.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once the connection has had no request for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        let opened = Instant::now();
+        loop {
+            let since = match *self.quiet_since() {
+                _ if self.busy.load(Ordering::Acquire) > 0 => None,
+                Some(t) => Some(t),
+                None => Some(opened),
+            };
+            match since {
+                Some(t) if t.elapsed() >= idle => return,
+                Some(t) => tokio::time::sleep(idle - t.elapsed()).await,
+                None => tokio::time::sleep(idle).await,
+            }
+        }
+    }
+}
+
+/// A response body that keeps its connection busy until it is sent.
+struct Tracked {
+    inner: OutgoingBody,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = <OutgoingBody as http_body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.0.quiet_since() = Some(Instant::now());
         }
     }
 }
