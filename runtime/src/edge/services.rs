@@ -218,7 +218,8 @@ async fn load_version(
     )
     .map_err(anyhow::Error::msg)?
     .with_cache(shared.cache.clone())
-    .with_heap_budget(shared.heap.clone());
+    .with_heap_budget(shared.heap.clone())
+    .with_program_output_logged();
     let runtime = runtime.clone();
     let path = dir.join(&manifest.package_file);
     let cache = xqd.compiled_dir();

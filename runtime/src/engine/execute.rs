@@ -7,6 +7,7 @@ use crate::abi::state::GuestState;
 use crate::host::body::OutgoingBody;
 use crate::host::downstream::DownstreamRequest;
 use crate::host::heap::GuestLimiter;
+use crate::host::program_output::ProgramOutput;
 use crate::host::session::Session;
 use crate::limits::InstanceLimit;
 use crate::metrics::Metrics;
@@ -109,10 +110,14 @@ pub async fn run_instance(
 ) -> Outcome {
     let env = service.env.clone();
     let limits = env.limits.clone();
-    let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-        .inherit_stdout()
-        .inherit_stderr()
-        .build_p1();
+    let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+    if env.log_program_output {
+        wasi.stdout(ProgramOutput::new(&env.name, "stdout"))
+            .stderr(ProgramOutput::new(&env.name, "stderr"));
+    } else {
+        wasi.inherit_stdout().inherit_stderr();
+    }
+    let wasi = wasi.build_p1();
     let state = GuestState {
         wasi,
         session: Session::new(env.clone(), req),

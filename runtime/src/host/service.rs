@@ -40,6 +40,10 @@ pub struct ServiceEnv {
     pub cache: Option<Cache>,
     /// Linear memory shared by every instance of the process.
     pub heap: Option<Arc<HeapBudget>>,
+    /// The program's stdout and stderr become bounded log lines (the
+    /// edge) rather than the process's own (`serve`, a developer's
+    /// terminal).
+    pub log_program_output: bool,
     /// Instances waiting in `next_request_wait`.
     idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
 }
@@ -67,8 +71,15 @@ impl ServiceEnv {
             limits,
             cache: None,
             heap: None,
+            log_program_output: false,
             idle: Mutex::default(),
         })
+    }
+
+    /// Sends the program's stdout and stderr to the log, bounded.
+    pub fn with_program_output_logged(mut self) -> Self {
+        self.log_program_output = true;
+        self
     }
 
     /// Draws instances' memory from `heap`.
