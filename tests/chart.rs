@@ -3,7 +3,8 @@
 //! Kubernetes API (kubernetes-validate --strict) and cert-manager's CRDs,
 //! clean under checkov, and byte-identical across renders. The modules in
 //! tests/chart/ check the containers' arguments, the control-plane modes,
-//! the NetworkPolicy and the `helm test` pod.
+//! the NetworkPolicy (ingress and the egress option) and the `helm test`
+//! pod.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use e2e::{documents, helms, object, render, repo, run, text, tool};
@@ -180,7 +181,7 @@ fn kubernetes_validate_strict_accepts_every_object() {
             ][..],
             &[
                 "--set",
-                "controlPlane.mode=offline,networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring,networkPolicy.metricsFrom[0].podSelector.matchLabels.app=prometheus,services[0].name=site,services[0].domains[0]=*.example.com,services[0].package.oci=oci://registry.example.com/site:1",
+                "controlPlane.mode=offline,networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring,networkPolicy.metricsFrom[0].podSelector.matchLabels.app=prometheus,services[0].name=site,services[0].domains[0]=*.example.com,services[0].package.oci=oci://registry.example.com/site:1,egress.networkPolicy=true,egress.allowedCidrs={10.20.0.0/16,fd00:20::/64}",
             ][..],
         ] {
             let dir = tempfile::tempdir().unwrap();

@@ -86,6 +86,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--cache-capacity=80%",
                 "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
                 "--tls-dir=/etc/fastly-anywhere/mtls",
+                "--private-dir=/var/run/anywhere/edge-private",
                 "--http-addr=0.0.0.0:8080",
                 "--cluster-addr=0.0.0.0:7443",
                 "--admin-addr=0.0.0.0:9090",
@@ -175,7 +176,9 @@ fn the_edge_config_carries_the_control_plane() {
         assert_eq!(
             keys,
             [
+                "clientAddress",
                 "controlPlane",
+                "egress",
                 "limits",
                 "observability",
                 "peersService",
@@ -189,5 +192,90 @@ fn the_edge_config_carries_the_control_plane() {
         assert_eq!(cp["pollSeconds"], 60);
         assert_eq!(cp["packageRegistry"], "oci://registry.example.com/compute");
         assert_eq!(cp["insecureRegistries"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn the_edge_config_carries_egress_and_client_address() {
+    for (label, helm) in helms() {
+        let edge_yaml = |extra: &[&str]| -> Value {
+            let objects = render_objects(&helm, "gke", "premium-rwo", extra);
+            let map = object(&objects, "ConfigMap", "fastly-anywhere-edge");
+            serde_yaml::from_str(map["data"]["edge.yaml"].as_str().unwrap()).unwrap()
+        };
+        // The chart's defaults, as values.yaml writes them.
+        let edge = edge_yaml(&[]);
+        let values: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(e2e::chart().join("values.yaml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(edge["egress"], values["egress"], "{label}");
+        assert_eq!(edge["clientAddress"], values["clientAddress"], "{label}");
+        assert_eq!(edge["egress"]["dynamicBackends"], false);
+        assert_eq!(edge["egress"]["deniedCidrs"][0], "10.0.0.0/8");
+        // And what values say.
+        let edge = edge_yaml(&[
+            "--set",
+            "egress.dynamicBackends=true,egress.allowedCidrs={10.20.0.0/16},clientAddress.trustedProxies={10.8.0.0/14},services[0].name=site,services[0].domains[0]=site.example,services[0].package.oci=oci://r.example/site:1,services[0].dynamicBackends=false",
+        ]);
+        let egress = &edge["egress"];
+        assert_eq!(egress["dynamicBackends"], true, "{label}");
+        assert_eq!(egress["allowedCidrs"], serde_json::json!(["10.20.0.0/16"]));
+        assert_eq!(
+            egress["deniedCidrs"], values["egress"]["deniedCidrs"],
+            "the defaults stay"
+        );
+        assert_eq!(egress["networkPolicy"], false);
+        assert_eq!(
+            edge["clientAddress"],
+            serde_json::json!({"trustedProxies": ["10.8.0.0/14"]})
+        );
+        assert_eq!(edge["services"][0]["dynamicBackends"], false, "{label}");
+    }
+}
+
+#[test]
+fn only_the_edge_mounts_its_private_directory() {
+    for (label, helm) in helms() {
+        let spec = pod_spec(&render_objects(&helm, "gke", "premium-rwo", &[]));
+        let volume = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "edge-private")
+            .unwrap_or_else(|| panic!("{label}: no edge-private volume"));
+        assert_eq!(
+            volume["emptyDir"],
+            serde_json::json!({"medium": "Memory", "sizeLimit": "1Mi"}),
+            "{label}"
+        );
+        let all = spec["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(spec["containers"].as_array().unwrap());
+        for c in all {
+            let mounts: Vec<&Value> = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["name"] == "edge-private")
+                .collect();
+            if c["name"] == "edge" {
+                assert_eq!(mounts.len(), 1, "{label}");
+                assert_eq!(mounts[0]["mountPath"], "/var/run/anywhere/edge-private");
+                assert!(mounts[0].get("readOnly").is_none(), "the edge writes it");
+                assert!(
+                    args(c).contains(&"--private-dir=/var/run/anywhere/edge-private".to_owned()),
+                    "{label}"
+                );
+            } else {
+                assert!(
+                    mounts.is_empty(),
+                    "{label}: {} mounts edge-private",
+                    c["name"]
+                );
+            }
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The NetworkPolicy: HTTP from anywhere, cluster forwarding between POP
 //! pods only, and the three admin ports only from this release's `helm test`
-//! pod and the sources values name.
+//! pod and the sources values name; with `egress.networkPolicy`, egress
+//! rules that match the edge's own policy.
 
-use super::render_objects;
-use e2e::{helms, object};
+use super::{documented, render_objects};
+use e2e::{helms, object, render, text};
 use serde_json::{Value, json};
 
 fn rule_for<'a>(policy: &'a Value, port: &str) -> &'a Value {
@@ -131,5 +132,199 @@ fn the_test_pod_admits_no_ingress() {
         );
         assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
         assert_eq!(policy["spec"]["ingress"], json!([]), "{label}");
+    }
+}
+
+#[test]
+fn egress_stays_open_by_default() {
+    for (label, helm) in helms() {
+        let objects = render_objects(&helm, "gke", "premium-rwo", &[]);
+        let policy = object(&objects, "NetworkPolicy", "fastly-anywhere");
+        assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]), "{label}");
+        assert!(policy["spec"].get("egress").is_none(), "{label}");
+    }
+}
+
+/// The egress rules that name no ports: the allowed ranges, then
+/// everything else.
+fn open_rules(policy: &Value) -> Vec<&Value> {
+    policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("ports").is_none())
+        .collect()
+}
+
+fn rule_with_port(policy: &Value, port: Value) -> &Value {
+    policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["ports"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))
+        })
+        .unwrap_or_else(|| panic!("no egress rule for port {port}"))
+}
+
+#[test]
+fn the_egress_policy_refuses_what_the_edge_refuses() {
+    for (label, helm) in helms() {
+        let objects = render_objects(
+            &helm,
+            "gke",
+            "premium-rwo",
+            &["--set", "egress.networkPolicy=true"],
+        );
+        let policy = object(&objects, "NetworkPolicy", "fastly-anywhere");
+        assert_eq!(
+            policy["spec"]["policyTypes"],
+            json!(["Ingress", "Egress"]),
+            "{label}"
+        );
+        // DNS, wherever the resolver runs (NodeLocal DNSCache is link-local).
+        let dns = rule_with_port(policy, json!(53));
+        assert!(dns.get("to").is_none(), "{label}");
+        assert_eq!(
+            dns["ports"],
+            json!([{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}])
+        );
+        // The API server for the agent: 443 and 6443, never link-local.
+        let api = rule_with_port(policy, json!(6443));
+        assert_eq!(
+            api["ports"],
+            json!([{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}])
+        );
+        assert_eq!(
+            api["to"],
+            json!([
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}},
+                {"ipBlock": {"cidr": "::/0", "except": ["fe80::/10"]}},
+            ]),
+            "{label}"
+        );
+        // Cluster forwarding to the other POP pods only.
+        let cluster = rule_with_port(policy, json!("cluster"));
+        assert_eq!(
+            cluster["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+            "pop"
+        );
+        // Everything else: outside the denied ranges, link-local and the
+        // metadata servers, one block per family.
+        let open = open_rules(policy);
+        assert_eq!(open.len(), 1, "{label}: no allowed ranges by default");
+        assert_eq!(
+            open[0]["to"],
+            json!([
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+                    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                    "169.254.0.0/16",
+                ]}},
+                {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
+            ]),
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn allowed_ranges_open_every_port_and_removed_ranges_keep_the_metadata_servers_out() {
+    for (label, helm) in helms() {
+        let objects = render_objects(
+            &helm,
+            "ack",
+            "alicloud-disk-topology-alltype",
+            &[
+                "--set",
+                "egress.networkPolicy=true,egress.deniedCidrs={172.16.0.0/12,fd00:10::/64},egress.allowedCidrs={172.16.5.0/24,2001:db8::/32}",
+            ],
+        );
+        let policy = object(&objects, "NetworkPolicy", "fastly-anywhere");
+        let open = open_rules(policy);
+        assert_eq!(open.len(), 2, "{label}");
+        assert_eq!(
+            open[0]["to"],
+            json!([
+                {"ipBlock": {"cidr": "172.16.5.0/24"}},
+                {"ipBlock": {"cidr": "2001:db8::/32"}},
+            ]),
+            "{label}"
+        );
+        // 100.64.0.0/10 is no longer denied: Alibaba Cloud's metadata server
+        // (100.100.100.200) still is, and GKE's IPv6 one outside fc00::/7.
+        assert_eq!(
+            open[1]["to"],
+            json!([
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+                    "172.16.0.0/12", "169.254.0.0/16", "100.100.100.200/32",
+                ]}},
+                {"ipBlock": {"cidr": "::/0", "except": [
+                    "fd00:10::/64", "fe80::/10", "fd20:ce::254/128",
+                ]}},
+            ]),
+            "{label}"
+        );
+        // Kubernetes wants each `except` inside its `cidr`.
+        for block in open[1]["to"].as_array().unwrap() {
+            let v6 = block["ipBlock"]["cidr"] == "::/0";
+            for except in block["ipBlock"]["except"].as_array().unwrap() {
+                assert_eq!(except.as_str().unwrap().contains(':'), v6, "{except}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_denied_family_gets_no_catch_all_block() {
+    let (label, helm) = &helms()[1];
+    let objects = render_objects(
+        helm,
+        "gke",
+        "premium-rwo",
+        &[
+            "--set",
+            "egress.networkPolicy=true,egress.deniedCidrs={::/0,10.0.0.0/8}",
+        ],
+    );
+    let policy = object(&objects, "NetworkPolicy", "fastly-anywhere");
+    let open = open_rules(policy);
+    assert_eq!(
+        open[0]["to"],
+        json!([{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+            "10.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32",
+        ]}}]),
+        "{label}"
+    );
+}
+
+#[test]
+fn egress_rules_without_the_network_policy_fail_with_the_fix() {
+    for (label, helm) in helms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("values.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "{}egress: {{networkPolicy: true}}\nnetworkPolicy: {{enabled: false}}\n",
+                documented("gke", "premium-rwo")
+            ),
+        )
+        .unwrap();
+        let out = render(
+            &helm,
+            dir.path(),
+            "fastly-anywhere",
+            &["-f", file.to_str().unwrap()],
+        );
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{label}");
+        assert!(
+            stderr.contains(
+                "egress.networkPolicy: the egress rules go into the chart's NetworkPolicy"
+            ) && stderr.contains("set networkPolicy.enabled: true"),
+            "{label}: {stderr}"
+        );
     }
 }

@@ -27,10 +27,14 @@ pub struct Egress {
     /// as an origin inside the cluster. More specific than nothing: an
     /// address in both lists is allowed.
     pub allowed_cidrs: Vec<String>,
-    /// Add egress rules to the chart's NetworkPolicy that match this policy
-    /// (DNS, the Kubernetes API for the agent, the allowed ranges, and
-    /// every other address outside `deniedCidrs` and link-local). Needs
-    /// `networkPolicy.enabled`.
+    /// Add egress rules to the chart's NetworkPolicy that match this policy,
+    /// for every container of the POP pods: DNS (port 53) anywhere; TCP 443
+    /// and 6443 anywhere but link-local, for the agent's Kubernetes API
+    /// server, whose address the chart cannot know; the other POP pods'
+    /// cluster port; `allowedCidrs`; and every other address outside
+    /// `deniedCidrs`, link-local and the cloud metadata servers. Registries,
+    /// origins and log endpoints inside the cluster need `allowedCidrs`.
+    /// Needs `networkPolicy.enabled`.
     pub network_policy: bool,
 }
 

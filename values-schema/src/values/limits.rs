@@ -46,8 +46,9 @@ pub struct Limits {
     /// Linear memory that all running instances of one pod may have in all.
     /// A program whose memory would grow past it gets a failed
     /// `memory.grow` (an out-of-memory error inside the program) instead
-    /// of the pod being OOM-killed. Empty: 75% of
-    /// `edgeStack.memoryFootprint`.
+    /// of the pod being OOM-killed. Empty: 75% of the edge container's
+    /// memory (`edgeStack.memoryFootprint` less 192Mi for the loader and
+    /// agent).
     pub total_heap_memory: Option<Quantity>,
     /// Largest KV store value (Fastly: 25 MB).
     pub kv_value_size: Quantity,

@@ -12,8 +12,9 @@ pub struct NetworkPolicy {
     /// forwarding only between POP pods, the admin ports (the edge's
     /// `observability.metrics.port`, the loader's 9091 and the agent's 9092:
     /// `/healthz`, `/readyz`, `/metrics`) only from this release's `helm
-    /// test` pod and the sources in `metricsFrom`. Egress stays open: the
-    /// POP needs the Fastly API, registries, origins and log endpoints.
+    /// test` pod and the sources in `metricsFrom`. Egress stays open (the
+    /// POP needs the Fastly API, registries, origins and log endpoints)
+    /// unless `egress.networkPolicy` is on.
     pub enabled: bool,
     /// Who else may reach the admin ports, such as Prometheus: Kubernetes
     /// NetworkPolicyPeer objects (`podSelector`, `namespaceSelector`,
