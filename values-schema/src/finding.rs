@@ -141,6 +141,11 @@ codes! {
     LimitsInconsistent = "E0610", Error, "inconsistent limits";
     /// A limit above what a pod can give.
     LimitAboveFootprint = "W0611", Warning, "limit above the pod footprint";
+    /// A pod-wide limit (all instances' heap, one request's buffers) larger
+    /// than the edge container's memory.
+    LimitDoesNotFitPod = "E0612", Error, "limit does not fit the pod's memory";
+    /// One instance's heap larger than what all instances of a pod may use.
+    HeapAboveTotal = "E0613", Error, "instance heap above the pod's total heap";
     /// No issuer to sign the mTLS certificates.
     IssuerMissing = "E0620", Error, "no certificate issuer";
     /// An image that is not pinned.
@@ -165,6 +170,17 @@ codes! {
     NetworkPolicyPeer = "E0680", Error, "bad network policy source";
     /// A `helm test` Host that no service in values answers.
     HelmTestHost = "W0690", Warning, "helm test Host served by no service";
+    /// An entry of `egress.deniedCidrs`, `egress.allowedCidrs` or
+    /// `clientAddress.trustedProxies` that is not an address range.
+    BadCidr = "E0700", Error, "bad CIDR range";
+    /// `egress.networkPolicy` without the NetworkPolicy it goes into.
+    EgressPolicyWithoutNetworkPolicy = "E0701", Error, "egress rules without a NetworkPolicy";
+    /// A backend in values at an address the edge's egress policy refuses.
+    BackendRefused = "E0702", Error, "backend refused by the egress policy";
+    /// A trusted proxy range that holds every address.
+    EveryProxyTrusted = "W0703", Warning, "every address trusted as a proxy";
+    /// An allowed range that holds a cloud metadata server.
+    MetadataAllowed = "W0704", Warning, "cloud metadata server reachable";
 }
 
 impl fmt::Display for Code {

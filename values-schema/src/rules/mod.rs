@@ -2,7 +2,8 @@
 //! documentation, token sources, footprints against the documented
 //! recommendation, storage classes per provider, services that collide, the
 //! control-plane mode against the services, draining against the grace
-//! period, network policy sources and the `helm test` Host.
+//! period, limits against each other and the pod, network policy sources,
+//! egress ranges and backends against them, and the `helm test` Host.
 //!
 //! Rules read the typed [`Values`]. A rule that reads a section in which the
 //! schema already found an error is skipped, so that one mistake is not
@@ -10,8 +11,10 @@
 
 mod control_plane;
 mod draining;
+mod egress;
 mod footprint;
 mod helm_test;
+mod limits;
 mod network_policy;
 mod placeholders;
 mod services;
@@ -51,6 +54,8 @@ pub fn check_rules(values: &Value, broken: &BTreeSet<String>) -> Vec<Finding> {
         findings.extend(services::check(&typed.services));
     }
     findings.extend(settings::check(&typed, &|s| reads(s)));
+    findings.extend(limits::check(&typed, &|s| reads(s)));
+    findings.extend(egress::check(&typed, &|s| reads(s)));
     findings.extend(control_plane::check(&typed, &|s| reads(s)));
     if reads(&[
         "drainDelaySeconds",

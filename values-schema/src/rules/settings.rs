@@ -1,7 +1,6 @@
-//! The remaining sections: limits, certificates, image, disruption budget,
-//! service account and log endpoints.
+//! The remaining sections: certificates, image, disruption budget, service
+//! account and log endpoints.
 
-use crate::quantity::format_bytes;
 use crate::values::LogEndpointKind;
 use crate::{Code, Finding, KeyPath, Values};
 use std::collections::BTreeMap;
@@ -10,28 +9,6 @@ use std::collections::BTreeMap;
 /// rule reads are free of schema errors.
 pub fn check(v: &Values, reads: &dyn Fn(&[&str]) -> bool) -> Vec<Finding> {
     let mut found = Vec::new();
-    if reads(&["limits"]) {
-        limits(v, &mut found);
-    }
-    if reads(&["limits", "edgeStack"])
-        && let (Ok(heap), Ok(pod)) = (
-            v.limits.heap_memory.value(),
-            v.edge_stack.memory_footprint.value(),
-        )
-        && heap > pod
-    {
-        found.push(
-            Finding::new(
-                Code::LimitAboveFootprint,
-                KeyPath::dotted("limits.heapMemory"),
-                format!(
-                    "one instance may use {}, more than the pod's {}",
-                    v.limits.heap_memory, v.edge_stack.memory_footprint
-                ),
-            )
-            .help("lower limits.heapMemory or raise edgeStack.memoryFootprint"),
-        );
-    }
     if reads(&["certManager"])
         && !v.cert_manager.create_issuer
         && v.cert_manager
@@ -113,55 +90,6 @@ pub fn check(v: &Values, reads: &dyn Fn(&[&str]) -> bool) -> Vec<Finding> {
     found
 }
 
-fn limits(v: &Values, found: &mut Vec<Finding>) {
-    let l = &v.limits;
-    if let (Ok(cpu), Ok(wall)) = (l.cpu_time.value(), l.wall_time.value())
-        && cpu > wall
-    {
-        found.push(
-            Finding::new(
-                Code::LimitsInconsistent,
-                KeyPath::dotted("limits.cpuTime"),
-                format!(
-                    "CPU time {} is longer than wall time {}: one instance runs on one thread",
-                    l.cpu_time, l.wall_time
-                ),
-            )
-            .help("keep cpuTime at or below wallTime"),
-        );
-    }
-    for (key, q) in [
-        ("heapMemory", &l.heap_memory),
-        ("stack", &l.stack),
-        ("maxHeaderSize", &l.max_header_size),
-        ("packageSize", &l.package_size),
-    ] {
-        if q.value().is_ok_and(|b| b <= 0.0) {
-            found.push(Finding::new(
-                Code::OutOfRange,
-                KeyPath::dotted(&format!("limits.{key}")),
-                "must be above zero",
-            ));
-        }
-    }
-    if let (Ok(stack), Ok(heap)) = (l.stack.value(), l.heap_memory.value())
-        && stack >= heap
-    {
-        found.push(
-            Finding::new(
-                Code::LimitsInconsistent,
-                KeyPath::dotted("limits.stack"),
-                format!(
-                    "a stack of {} leaves no heap in {}",
-                    format_bytes(stack),
-                    format_bytes(heap)
-                ),
-            )
-            .help("the stack lives in the heap: keep it well below heapMemory"),
-        );
-    }
-}
-
 fn log_endpoints(v: &Values, found: &mut Vec<Finding>) {
     let root = KeyPath::dotted("observability.logEndpoints");
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
@@ -236,7 +164,7 @@ mod tests {
     #[test]
     fn flags_inconsistent_settings() {
         let mut v = Values::default();
-        v.limits.cpu_time = GoDuration("3m".into());
+        v.cert_manager.renew_before = GoDuration("5000h".into());
         v.cert_manager.create_issuer = false;
         v.image.tag = Some("latest".into());
         v.pod_disruption_budget.max_unavailable = 0;
@@ -257,7 +185,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "E0610", "E0620", "W0630", "W0600", "E0640", "E0650", "E0506", "E0650"
+                "E0620", "E0610", "W0630", "W0600", "E0640", "E0650", "E0506", "E0650"
             ]
         );
     }
