@@ -559,3 +559,7 @@ mod tests {
         assert_eq!(ok, 63, "64 MiB of header bytes per request");
     }
 }
+
+#[cfg(test)]
+#[path = "headers_fuzz_tests.rs"]
+mod fuzz_tests;

@@ -49,6 +49,8 @@ fn always_refused(ip: IpAddr) -> Option<&'static str> {
                 Some("multicast")
             } else if v6.is_unicast_link_local() {
                 Some("link-local")
+            } else if v6.segments() == [0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254] {
+                Some("GKE metadata (IPv6)")
             } else {
                 None
             }
@@ -271,6 +273,7 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "fd20:ce::254",
         ] {
             assert!(p.refusal(ip.parse().unwrap()).is_some(), "{ip}");
         }
