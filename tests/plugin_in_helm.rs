@@ -151,6 +151,11 @@ fn installs_and_validates_in_helm_3_and_4() {
             stdout.ends_with("invalid: 5 errors, 0 warnings\n"),
             "{label}:\n{stdout}"
         );
+        // The token is never printed, even through Helm.
+        assert!(
+            stdout.contains("10 |   token: <redacted>\n") && !stdout.contains("abc"),
+            "{label}:\n{stdout}"
+        );
 
         // render through Helm: the documented values with tokens inline.
         std::fs::write(
@@ -174,6 +179,7 @@ fn installs_and_validates_in_helm_3_and_4() {
             stdout.contains("kind: HelmRelease") && !stdout.contains("tok-"),
             "{label}:\n{stdout}"
         );
+        assert!(!stderr.contains("tok-"), "{label}:\n{stderr}");
 
         let out = run(isolated_helm(&helm, home.path()).args(["anywhere", "schema"]));
         let committed =

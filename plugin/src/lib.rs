@@ -5,6 +5,7 @@
 pub mod doctor;
 pub mod gitops;
 pub mod merge;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod set_flags;

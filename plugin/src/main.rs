@@ -6,7 +6,8 @@ use helm_anywhere::doctor::{
     render_text as render_doctor_text, run_checks,
 };
 use helm_anywhere::gitops::manifests::{Deployment, GitOps};
-use helm_anywhere::render::{RenderError, RenderRequest, drift, render};
+use helm_anywhere::redact::Secrets;
+use helm_anywhere::render::{RenderError, RenderRequest, drift, render, write_secret_file};
 use helm_anywhere::report::{render_json, render_sarif, render_text};
 use helm_anywhere::validate::{ValidateRequest, validate};
 use helm_anywhere::version::{VersionRequest, versions};
@@ -191,10 +192,14 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            // clap quotes the argument it rejects, which may be a
+            // `fastly_key=…` given to the wrong flag.
+            let text = Secrets::default().mask(&e.render().to_string());
             return if e.use_stderr() {
+                eprint!("{text}");
                 ExitCode::from(2)
             } else {
+                let _ = emit(&text);
                 ExitCode::SUCCESS
             };
         }
@@ -312,7 +317,7 @@ fn run_render(args: RenderArgs) -> ExitCode {
             eprintln!("error: --secret-file: the values hold no token to write");
             return ExitCode::from(2);
         };
-        if let Err(e) = std::fs::write(file, secret) {
+        if let Err(e) = write_secret_file(file, secret) {
             eprintln!("error: cannot write {}: {e}", file.display());
             return ExitCode::from(2);
         }
@@ -408,13 +413,19 @@ fn run_doctor(args: DoctorArgs) -> ExitCode {
             checks,
         ))
     });
-    let (target, checks) = match result {
+    let (target, mut checks) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", outcome.secrets.mask(&e.to_string()));
             return ExitCode::from(2);
         }
     };
+    // Checks name Secrets and keys, never their contents; masked all the
+    // same, should a value ever reach a message.
+    for check in &mut checks {
+        check.detail = outcome.secrets.mask(&check.detail);
+        check.fix = check.fix.as_deref().map(|f| outcome.secrets.mask(f));
+    }
     let text = match args.output {
         DoctorFormat::Text => render_doctor_text(&target, &checks),
         DoctorFormat::Json => render_doctor_json(&target, &checks),

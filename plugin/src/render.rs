@@ -90,6 +90,8 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     if blocking {
         return Err(RenderError::Invalid(Box::new(outcome)));
     }
+    // Whatever render prints besides the manifests goes through the mask.
+    let secrets = outcome.secrets;
     let mut values = match outcome.user_values {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -98,7 +100,7 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
         && p != request.provider.as_str()
     {
         return Err(RenderError::ProviderConflict {
-            values: p.to_owned(),
+            values: secrets.mask(p),
             flag: request.provider.as_str().to_owned(),
         });
     }
@@ -128,7 +130,10 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
         .map(|f| {
             (
                 f.severity,
-                format!("{}[{}]: {}: {}", f.severity, f.code, f.path, f.message),
+                secrets.mask(&format!(
+                    "{}[{}]: {}: {}",
+                    f.severity, f.code, f.path, f.message
+                )),
             )
         })
         .partition(|(severity, _)| *severity == Severity::Error);
@@ -168,7 +173,7 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
                     object["kind"].as_str().unwrap_or_default(),
                     object["metadata"]["name"]
                 ),
-                problems,
+                problems: problems.iter().map(|p| secrets.mask(p)).collect(),
             });
         }
         files.push((name.to_owned(), to_yaml(&object, &header)));
@@ -243,6 +248,66 @@ fn secret_manifest(name: &str, ns: &str, bootstrap: Option<&str>, key: Option<&s
         &secret,
         "# Holds tokens: apply it with kubectl, never commit it.\n",
     )
+}
+
+/// Writes the tokens' Secret manifest to `path`, readable by its owner only
+/// from the moment it exists: a new file created with mode 0600 beside
+/// `path`, then renamed over it. A symbolic link at `path` is refused (it
+/// could send the tokens anywhere the link points), as is anything but a
+/// regular file.
+pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind, Write};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it is a symbolic link: refusing to follow it (remove it, or name another file)",
+            ));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it exists and is not a regular file",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(
+            ".{}.{}.{attempt}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        // create_new: O_CREAT|O_EXCL, which fails on any existing name,
+        // a symbolic link included, rather than follow it.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Files in `dir` that differ from `files` (missing ones included).

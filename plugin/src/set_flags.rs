@@ -59,7 +59,8 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                 pos += 1;
             }
             if name.is_empty() && !(pos < chars.len() && chars[pos] == '[' && !path.is_empty()) {
-                return Err(fail(name_start, format!("empty key in `{text}`")));
+                // The argument is not quoted back: it may hold a token.
+                return Err(fail(name_start, "empty key: write KEY=VALUE".into()));
             }
             if !name.is_empty() {
                 path.push(Segment::Key(name));

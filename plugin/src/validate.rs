@@ -1,19 +1,22 @@
 //! `helm anywhere validate`: merges the chart's defaults, values files and
 //! `--set` flags as Helm does, checks the result against the schema and the
 //! semantic rules, and places every finding at the file, line and column
-//! where the offending key or value was written.
+//! where the offending key or value was written. The outcome holds no
+//! secret but in `user_values`: tokens are replaced in the inputs' texts and
+//! in the findings before it is returned (see [`crate::redact`]).
 
 use crate::gitops::detect::{Embedded, find_values};
 use crate::merge::{apply_set, coalesce, merge_files};
+use crate::redact::Secrets;
 use crate::set_flags::parse_set;
 use crate::source::{Origin, SourceKind, Sources};
 use crate::yaml::{Node, ParseProblem, as_values, parse_document, parse_documents};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use values_schema::check_values;
 use values_schema::finding::Target;
 use values_schema::schema_check::SchemaError;
 use values_schema::{Finding, KeyPath, Severity};
+use values_schema::{check_values, is_secret};
 
 /// The chart's default values, built in so that the plugin works without a
 /// checkout of the chart.
@@ -68,13 +71,16 @@ pub struct Located {
 /// The result of a validation.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// Every input, to show snippets.
+    /// Every input, to show snippets, with the secrets replaced.
     pub sources: Sources,
-    /// Every finding, in the order of the inputs.
+    /// Every finding, in the order of the inputs, with the secrets replaced.
     pub findings: Vec<Located>,
     /// The user's values (files and flags merged, without the chart's
-    /// defaults), as JSON; null when a file did not parse.
+    /// defaults), as JSON; null when a file did not parse. The only part of
+    /// the outcome that holds the tokens: never print it.
     pub user_values: serde_json::Value,
+    /// The secrets found in the inputs, to mask anything else printed.
+    pub secrets: Secrets,
 }
 
 impl Outcome {
@@ -89,8 +95,25 @@ impl Outcome {
 
 /// Runs a validation.
 pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
+    validate_with(request, &mut |path| {
+        if path.as_os_str() == "-" {
+            read_stdin()
+        } else {
+            read(path)
+        }
+    })
+}
+
+/// Runs a validation, with the files (values files, `-` for standard
+/// input, the chart's `values.yaml`) read by `read`: tests and the fuzz
+/// harness hand texts over without files.
+pub fn validate_with(
+    request: &ValidateRequest,
+    read: &mut dyn FnMut(&Path) -> Result<String, ValidateError>,
+) -> Result<Outcome, ValidateError> {
     let mut sources = Sources::default();
     let mut findings: Vec<Located> = Vec::new();
+    let mut secrets = Secrets::default();
 
     let (defaults_name, defaults_text) = match &request.chart {
         Some(dir) => {
@@ -108,6 +131,7 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             path: defaults_name.clone(),
             message: p.message,
         })?;
+    secrets.collect(&defaults, &KeyPath::root());
 
     let mut user = Node::empty_map(Origin {
         source: defaults_id,
@@ -118,15 +142,12 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
     let mut last_file = None;
     for file in &request.files {
         let name = file.display().to_string();
-        let text = if name == "-" {
-            read_stdin()?
-        } else {
-            read(file)?
-        };
+        let text = read(file)?;
         let id = sources.add(&name, SourceKind::File, text.clone());
         last_file = Some(id);
         match read_values(&text, id) {
             Ok((node, problems)) => {
+                secrets.collect(&node, &KeyPath::root());
                 findings.extend(
                     problems
                         .into_iter()
@@ -151,7 +172,14 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             text.clone(),
         );
         match parse_set(text, id, as_string) {
-            Ok(assignments) => assignments.into_iter().for_each(|a| apply_set(&mut user, a)),
+            Ok(assignments) => {
+                for a in assignments {
+                    if is_secret(&KeyPath(a.path.clone())) {
+                        secrets.add(&a.value);
+                    }
+                    apply_set(&mut user, a);
+                }
+            }
             Err(e) => findings.push(problem(
                 values_schema::Code::SetSyntax,
                 e.at,
@@ -171,11 +199,12 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
             values_schema::Code::YamlSyntax | values_schema::Code::NotAMapping
         )
     }) {
-        return Ok(Outcome {
+        return Ok(redacted(
             sources,
             findings,
-            user_values: serde_json::Value::Null,
-        });
+            serde_json::Value::Null,
+            secrets,
+        ));
     }
     let json = merged.to_json();
     let checked = check_values(&json)?;
@@ -195,11 +224,28 @@ pub fn validate(request: &ValidateRequest) -> Result<Outcome, ValidateError> {
                 .unwrap_or((usize::MAX, 0, 0));
         (at, f.finding.code, f.finding.path.clone())
     });
-    Ok(Outcome {
+    Ok(redacted(sources, findings, user_values, secrets))
+}
+
+/// The outcome, with every secret replaced in the inputs' texts and in the
+/// findings' messages.
+fn redacted(
+    mut sources: Sources,
+    mut findings: Vec<Located>,
+    user_values: serde_json::Value,
+    secrets: Secrets,
+) -> Outcome {
+    sources.redact(&secrets);
+    for f in &mut findings {
+        f.finding.message = secrets.mask(&f.finding.message);
+        f.finding.help = f.finding.help.as_deref().map(|h| secrets.mask(h));
+    }
+    Outcome {
         sources,
         findings,
         user_values,
-    })
+        secrets,
+    }
 }
 
 /// The values a file holds: the file itself, or the values embedded in the

@@ -3,9 +3,29 @@
 
 use crate::rules::check_rules;
 use crate::schema_check::{SchemaError, check_schema};
-use crate::{Finding, Segment, Values};
+use crate::{Finding, KeyPath, Segment, Values};
 use serde_json::Value;
 use std::collections::BTreeSet;
+
+/// The keys whose values are secrets: the bootstrap token and the Fastly
+/// API token. `existingSecret` only names a Secret and its keys, which are
+/// not secret. Reports never print what these keys hold.
+pub const SECRET_KEYS: &[&[&str]] = &[&["bootstrap", "token"], &["fastly_key"]];
+
+/// What reports print instead of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether `path` is a secret key or lies inside one (`fastly_key[0]` of a
+/// token mistakenly written as a list is as secret as the token).
+pub fn is_secret(path: &KeyPath) -> bool {
+    SECRET_KEYS.iter().any(|secret| {
+        path.0.len() >= secret.len()
+            && secret
+                .iter()
+                .zip(&path.0)
+                .all(|(want, seg)| matches!(seg, Segment::Key(k) if k == want))
+    })
+}
 
 /// Every finding about `values` (the chart's defaults with the user's values
 /// merged in), schema findings first.
@@ -54,6 +74,18 @@ fn coalesce(base: &mut Value, user: &Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_tokens_and_what_lies_under_them_are_secret() {
+        assert!(is_secret(&KeyPath::dotted("bootstrap.token")));
+        assert!(is_secret(&KeyPath::dotted("fastly_key")));
+        assert!(is_secret(&KeyPath::dotted("fastly_key").index(0)));
+        assert!(!is_secret(&KeyPath::dotted("bootstrap")));
+        assert!(!is_secret(&KeyPath::dotted("existingSecret.name")));
+        assert!(!is_secret(
+            &KeyPath::dotted("services").index(0).key("token")
+        ));
+    }
 
     #[test]
     fn merges_like_helm_and_checks() {

@@ -17,7 +17,7 @@ pub mod schema_check;
 pub mod values;
 pub mod values_yaml;
 
-pub use check::{check_values, with_defaults};
+pub use check::{REDACTED, check_values, is_secret, with_defaults};
 pub use finding::{Code, Finding, Severity};
 pub use key_path::{KeyPath, Segment};
 pub use values::Values;

@@ -1,6 +1,7 @@
 //! Checks values against the JSON schema and turns each violation into a
 //! [`Finding`] with a code, the key path and a fix.
 
+use crate::check::{REDACTED, is_secret};
 use crate::quantity::{DURATION_PATTERN, QUANTITY_PATTERN};
 use crate::schema::{expected_types, known_keys, values_schema};
 use crate::{Code, Finding, KeyPath};
@@ -38,7 +39,13 @@ fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
     let schema = values_schema();
     let path = KeyPath::from_json_pointer(error.instance_path().as_str());
     let instance = error.instance();
-    let shown = show(instance);
+    // A token is never quoted back, whatever is wrong with it.
+    let secret = is_secret(&path);
+    let shown = if secret && !(instance.is_array() || instance.is_object()) {
+        REDACTED.to_owned()
+    } else {
+        show(instance)
+    };
     match error.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
             .iter()
@@ -69,7 +76,7 @@ fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
                     "write a percentage with its sign, quoted: \"{instance}%\" (or a quantity such as \"24Gi\")"
                 ))
             } else {
-                type_help(&expected, instance)
+                type_help(&expected, instance, secret)
             };
             let mut f = Finding::new(
                 Code::WrongType,
@@ -178,6 +185,11 @@ fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
                 )),
             ]
         }
+        _ if secret => vec![Finding::new(
+            Code::SchemaViolation,
+            path,
+            "the value does not pass the schema",
+        )],
         _ => vec![Finding::new(Code::SchemaViolation, path, error.to_string())],
     }
 }
@@ -251,9 +263,18 @@ fn describe_types(types: &[String]) -> String {
     text
 }
 
-fn type_help(expected: &[String], found: &Value) -> Option<String> {
+/// How to fix a value of the wrong type; `secret`: without quoting it.
+fn type_help(expected: &[String], found: &Value, secret: bool) -> Option<String> {
     let wants = |t: &str| expected.iter().any(|e| e == t);
     match found {
+        Value::String(s) if (wants("integer") || wants("number")) && secret => {
+            Some(if s.trim().parse::<f64>().is_ok() {
+                "remove the quotes".into()
+            } else {
+                "write a number".into()
+            })
+        }
+        Value::Number(_) | Value::Bool(_) if wants("string") && secret => Some("quote it".into()),
         Value::String(s) if wants("integer") || wants("number") => {
             if s.trim().parse::<f64>().is_ok() {
                 Some(format!("remove the quotes: {}", s.trim()))
@@ -404,6 +425,24 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].code, Code::MissingKey);
         assert!(found[0].message.contains("edgeStack"));
+    }
+
+    #[test]
+    fn a_token_of_the_wrong_type_is_not_quoted() {
+        let f = check_schema(&with_defaults(
+            json!({"bootstrap": {"token": 918273645}, "fastly_key": true}),
+        ))
+        .unwrap();
+        assert_eq!(f.len(), 2);
+        for finding in &f {
+            let text = format!("{} {:?}", finding.message, finding.help);
+            assert!(
+                !text.contains("918273645") && !text.contains("true"),
+                "{text}"
+            );
+            assert!(finding.message.ends_with(REDACTED), "{text}");
+            assert_eq!(finding.help.as_deref(), Some("quote it"));
+        }
     }
 
     #[test]

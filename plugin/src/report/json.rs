@@ -17,13 +17,14 @@ pub fn render_json(outcome: &Outcome) -> String {
                 let source = outcome.sources.get(at.source)?;
                 Some(match &source.kind {
                     SourceKind::File => json!({"file": source.name, "line": at.line, "column": at.col}),
-                    SourceKind::Flag(flag) => json!({"flag": flag, "argument": source.text, "column": at.col}),
+                    // The column in the argument as shown, secrets replaced.
+                    SourceKind::Flag(flag) => json!({"flag": flag, "argument": source.text, "column": source.shown(at).0}),
                 })
             });
             json!({
                 "code": f.code,
                 "severity": f.severity,
-                "path": if f.path.is_root() { Value::Null } else { Value::String(f.path.to_string()) },
+                "path": if f.path.is_root() { Value::Null } else { Value::String(outcome.secrets.mask(&f.path.to_string())) },
                 "message": f.message,
                 "help": f.help,
                 "location": location,

@@ -22,7 +22,15 @@ pub fn render_sarif(outcome: &Outcome) -> String {
         .iter()
         .map(|l| {
             let f = &l.finding;
-            let mut text = if f.path.is_root() { f.message.clone() } else { format!("{}: {}", f.path, f.message) };
+            let mut text = if f.path.is_root() {
+                f.message.clone()
+            } else {
+                format!(
+                    "{}: {}",
+                    outcome.secrets.mask(&f.path.to_string()),
+                    f.message
+                )
+            };
             if let Some(help) = &f.help {
                 text.push_str(&format!("\nhelp: {help}"));
             }
@@ -42,8 +50,8 @@ pub fn render_sarif(outcome: &Outcome) -> String {
                             "region": {"startLine": at.line, "startColumn": at.col},
                         }
                     }]),
-                    SourceKind::Flag(flag) => json!([{
-                        "logicalLocations": [{"name": format!("{flag} {}", source.text), "kind": "parameter"}]
+                    SourceKind::Flag(_) => json!([{
+                        "logicalLocations": [{"name": source.name, "kind": "parameter"}]
                     }]),
                 };
             }

@@ -12,10 +12,11 @@ pub fn render_text(outcome: &Outcome) -> String {
     let mut out = String::new();
     for located in &outcome.findings {
         let f = &located.finding;
+        // A key can be a token pasted in the wrong place: paths are masked.
         let path = if f.path.is_root() {
             String::new()
         } else {
-            format!("{}: ", f.path)
+            format!("{}: ", outcome.secrets.mask(&f.path.to_string()))
         };
         let _ = writeln!(
             out,
@@ -54,6 +55,8 @@ fn snippet(sources: &Sources, at: crate::source::Origin, out: &mut String) {
     let Some(source) = sources.get(at.source) else {
         return;
     };
+    // Secrets are replaced in the text: show the span where it is now.
+    let (col, len) = source.shown(at);
     let (gutter, line, col) = match &source.kind {
         SourceKind::File => {
             if at.len == 0 {
@@ -62,18 +65,20 @@ fn snippet(sources: &Sources, at: crate::source::Origin, out: &mut String) {
             let Some(line) = sources.line(at.source, at.line) else {
                 return;
             };
-            (at.line.to_string(), line.to_owned(), at.col)
+            (at.line.to_string(), line.to_owned(), col)
         }
         SourceKind::Flag(flag) => (
             String::new(),
             format!("{flag} {}", source.text),
-            at.col + flag.len() + 1,
+            col + flag.len() + 1,
         ),
     };
     let width = gutter.len().max(2);
     let pad = " ".repeat(width);
     let visible = line.chars().count();
-    let len = at.len.max(1).min(visible.saturating_sub(col - 1).max(1));
+    let len = len
+        .max(1)
+        .min(visible.saturating_sub(col.saturating_sub(1)).max(1));
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{gutter:>width$} | {line}");
     let _ = writeln!(
