@@ -3,7 +3,7 @@
 //! assignments that keep the column of each key and value.
 
 use crate::source::Origin;
-use crate::yaml::{Node, NodeValue};
+use crate::yaml::{MAX_DEPTH, Node, NodeValue};
 use values_schema::Segment;
 
 /// Helm refuses list indices above this.
@@ -82,6 +82,14 @@ pub fn parse_set(text: &str, source: usize, as_string: bool) -> Result<Vec<Assig
                 }
                 path.push(Segment::Index(index));
                 pos = close + 1;
+            }
+            if path.len() > MAX_DEPTH {
+                // As deep as a YAML file may go: deeper would overflow the
+                // stack of every walk of the tree.
+                return Err(fail(
+                    start,
+                    format!("the key is nested more than {MAX_DEPTH} levels deep"),
+                ));
             }
             match chars.get(pos) {
                 Some('.') => pos += 1,
@@ -218,6 +226,19 @@ mod tests {
         let a = parse_set("edgeStack.replicas=three", 0, false).unwrap();
         assert_eq!((a[0].key_at.col, a[0].key_at.len), (1, 18));
         assert_eq!((a[0].value.at.col, a[0].value.at.len), (20, 5));
+    }
+
+    #[test]
+    fn a_key_ten_thousand_levels_deep_is_refused() {
+        // Found by tests/fuzz_set_flags.rs: the tree it built overflowed
+        // the stack.
+        let deep = format!("{}b=1", "a.".repeat(10_000));
+        let err = parse_set(&deep, 0, false).unwrap_err();
+        assert!(err.message.contains("levels deep"), "{}", err.message);
+        let deep_list = format!("a{}=1", "[0]".repeat(10_000));
+        assert!(parse_set(&deep_list, 0, false).is_err());
+        let ok = format!("{}b=1", "a.".repeat(MAX_DEPTH - 1));
+        assert!(parse_set(&ok, 0, false).is_ok());
     }
 
     #[test]

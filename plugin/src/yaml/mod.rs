@@ -6,4 +6,4 @@ mod parse;
 mod scalar;
 
 pub use node::{Entry, Node, NodeValue};
-pub use parse::{ParseProblem, as_values, parse_document, parse_documents};
+pub use parse::{MAX_ALIASED, MAX_DEPTH, ParseProblem, as_values, parse_document, parse_documents};

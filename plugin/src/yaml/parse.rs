@@ -8,6 +8,17 @@ use values_schema::Code;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+/// Values nested deeper than this are refused: the chart's go 6 levels
+/// deep, and every walk of a tree (to JSON, the schema, dropping it)
+/// recurses once a level, so that a line of 10,000 `- ` would overflow the
+/// stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Values that aliases may copy into one stream, all aliases together: a
+/// few lines of anchors, each aliased ten times by the next (a "billion
+/// laughs"), would otherwise ask for gigabytes.
+pub const MAX_ALIASED: usize = 100_000;
+
 /// A problem found while reading a YAML document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseProblem {
@@ -47,19 +58,34 @@ pub fn parse_documents(
         stack: Vec::new(),
         roots: Vec::new(),
         anchors: HashMap::new(),
+        aliased: 0,
         problems: Vec::new(),
+        refused: None,
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| {
-        let mark = e.marker();
-        ParseProblem {
-            code: Code::YamlSyntax,
-            at: origin(source, mark, 1),
-            message: format!("YAML syntax: {}", e.info()),
-            help: Some(syntax_help(e.info())),
+    // Events are pulled one by one rather than through `Parser::load`,
+    // which recurses once per level of nesting (10,000 `- ` overflowed the
+    // stack before the builder could refuse them), and so that a refusal
+    // stops the parse.
+    while builder.refused.is_none() {
+        let (event, mark) = parser.next_token().map_err(|e| {
+            let mark = e.marker();
+            ParseProblem {
+                code: Code::YamlSyntax,
+                at: origin(source, mark, 1),
+                message: format!("YAML syntax: {}", e.info()),
+                help: Some(syntax_help(e.info())),
+            }
+        })?;
+        if event == Event::StreamEnd {
+            break;
         }
-    })?;
-    Ok((builder.roots, builder.problems))
+        builder.on_event(event, mark);
+    }
+    match builder.refused {
+        Some(problem) => Err(problem),
+        None => Ok((builder.roots, builder.problems)),
+    }
 }
 
 /// A document as values: a mapping (an empty document is an empty one).
@@ -128,8 +154,20 @@ struct Builder {
     source: usize,
     stack: Vec<Frame>,
     roots: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with how many values and levels each holds.
+    anchors: HashMap<usize, Anchored>,
+    /// Values copied by aliases so far.
+    aliased: usize,
     problems: Vec<ParseProblem>,
+    /// Why the stream was refused (too deep, too many aliased values): the
+    /// events after it are ignored.
+    refused: Option<ParseProblem>,
+}
+
+struct Anchored {
+    node: Node,
+    values: usize,
+    depth: usize,
 }
 
 impl Builder {
@@ -197,9 +235,44 @@ impl Builder {
 
     fn remember(&mut self, anchor: usize, node: &Node) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let (values, depth) = measure(node);
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    values,
+                    depth,
+                },
+            );
         }
     }
+
+    fn refuse(&mut self, at: Origin, message: String, help: &str) {
+        self.refused = Some(ParseProblem {
+            code: Code::YamlSyntax,
+            at,
+            message,
+            help: Some(help.into()),
+        });
+    }
+}
+
+/// How many values a node holds (itself included) and how many levels
+/// deep it goes (a scalar: 1). The trees measured are never deeper than
+/// [`MAX_DEPTH`] + 1.
+fn measure(node: &Node) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Node>> = match &node.value {
+        NodeValue::Seq(items) => Box::new(items.iter()),
+        NodeValue::Map(entries) => Box::new(entries.iter().map(|e| &e.value)),
+        _ => return (1, 1),
+    };
+    let (mut values, mut depth) = (1, 0);
+    for child in children {
+        let (v, d) = measure(child);
+        values += v;
+        depth = depth.max(d);
+    }
+    (values, depth + 1)
 }
 
 /// YAML merge keys (`<<: *defaults`): entries not written explicitly are
@@ -228,7 +301,22 @@ fn merge_key(entries: &mut Vec<Entry>, merged: Node) {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let source = self.source;
+        if self.refused.is_some() {
+            return;
+        }
+        if matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.refuse(
+                origin(source, &mark, 1),
+                format!("values nested more than {MAX_DEPTH} levels deep"),
+                "values are a few levels deep: check for a runaway `[`, `{` or `- `",
+            );
+            return;
+        }
         match ev {
+            // Anchors belong to their document.
+            Event::DocumentStart => self.anchors.clear(),
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                 node: Node::empty_map(origin(source, &mark, 1)),
                 anchor,
@@ -272,7 +360,31 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(id) => {
                 let at = origin(source, &mark, 1);
                 let node = match self.anchors.get(&id) {
-                    Some(n) => Node { at, ..n.clone() },
+                    Some(a) if self.aliased + a.values > MAX_ALIASED => {
+                        self.refuse(
+                            at,
+                            format!(
+                                "aliases copy more than {MAX_ALIASED} values: an alias bomb is refused"
+                            ),
+                            "write the values out, or alias fewer of them",
+                        );
+                        return;
+                    }
+                    Some(a) if self.stack.len() + a.depth > MAX_DEPTH + 1 => {
+                        self.refuse(
+                            at,
+                            format!("this alias nests values more than {MAX_DEPTH} levels deep"),
+                            "values are a few levels deep: check what the anchor holds",
+                        );
+                        return;
+                    }
+                    Some(a) => {
+                        self.aliased += a.values;
+                        Node {
+                            at,
+                            ..a.node.clone()
+                        }
+                    }
                     None => Node {
                         value: NodeValue::Null,
                         at,
@@ -334,6 +446,48 @@ mod tests {
         let (root, _) = parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n");
         let other = root.get("other").unwrap().value.to_json();
         assert_eq!(other, serde_json::json!({"y": 3, "x": 1}));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_before_it_expands() {
+        // Nine levels of ten aliases each: 10^9 values if expanded.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=9 {
+            let prev = format!("*a{}", i - 1);
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let started = std::time::Instant::now();
+        let err = parse_document(&text, 0).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.code, Code::YamlSyntax);
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
+        assert_eq!(err.at.line, 5, "the first alias over the budget");
+    }
+
+    #[test]
+    fn ten_thousand_nested_lists_are_refused_not_overflowed() {
+        for text in [
+            "a:\n  ".to_owned() + &"- ".repeat(10_000) + "x\n",
+            "- ".repeat(10_000) + "x\n",
+            "a: ".to_owned() + &"{b: ".repeat(200) + "x" + &"}".repeat(200),
+        ] {
+            let err = parse_document(&text, 0).unwrap_err();
+            assert_eq!(err.code, Code::YamlSyntax, "{}", &text[..20]);
+            assert!(err.message.contains("levels deep"), "{}", err.message);
+        }
+        let ok = "a:\n  ".to_owned() + &"- ".repeat(MAX_DEPTH - 1) + "x\n";
+        assert!(parse_document(&ok, 0).is_ok());
+    }
+
+    #[test]
+    fn aliases_cannot_stack_depth() {
+        // Each anchor aliased one level deeper than the last.
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..200 {
+            text.push_str(&format!("a{i}: &a{i} [[[[*a{}]]]]\n", i - 1));
+        }
+        let err = parse_document(&text, 0).unwrap_err();
+        assert!(err.message.contains("levels deep"), "{}", err.message);
     }
 
     #[test]
