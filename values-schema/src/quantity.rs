@@ -160,8 +160,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
         total += value * seconds;
         rest = next;
     }
-    Ok(Duration::from_secs_f64(total))
+    // Go refuses durations beyond its int64 of nanoseconds (about 292
+    // years); `Duration::from_secs_f64` would panic on them.
+    if total > MAX_DURATION_SECONDS {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
+
+/// The longest duration Go parses: `i64::MAX` nanoseconds, in seconds.
+const MAX_DURATION_SECONDS: f64 = 9_223_372_036.854_775;
 
 /// Formats a byte count the way Kubernetes users write it (`8Gi`, `512Mi`).
 pub fn format_bytes(bytes: f64) -> String {
@@ -208,6 +216,19 @@ mod tests {
         for bad in ["", "50", "5 s", "1d", "ms"] {
             assert!(parse_duration(bad).is_err(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn a_duration_beyond_go_range_is_an_error_not_a_panic() {
+        // Found by tests/fuzz_values.rs: from_secs_f64 panicked.
+        for bad in [
+            "218446744073709551617m",
+            "2562048h",
+            &format!("1{}s", "0".repeat(400)),
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_duration("2562047h").is_ok(), "just below Go's limit");
     }
 
     #[test]

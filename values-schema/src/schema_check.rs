@@ -4,7 +4,7 @@
 use crate::check::{REDACTED, is_secret};
 use crate::quantity::{DURATION_PATTERN, QUANTITY_PATTERN};
 use crate::schema::{expected_types, known_keys, values_schema};
-use crate::{Code, Finding, KeyPath};
+use crate::{Code, Finding, KeyPath, Segment};
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
@@ -26,13 +26,72 @@ fn validator() -> Result<&'static Validator, SchemaError> {
 /// Every schema violation in `values` (the merged values, as JSON).
 pub fn check_schema(values: &Value) -> Result<Vec<Finding>, SchemaError> {
     let validator = validator()?;
-    let mut findings: Vec<Finding> = validator
-        .iter_errors(values)
+    let mut errors = validator.iter_errors(values);
+    let mut findings: Vec<Finding> = errors
+        .by_ref()
+        .take(MAX_SCHEMA_ERRORS)
         .flat_map(|e| to_findings(&e))
         .collect();
     findings.sort_by(|a, b| (&a.path, a.code).cmp(&(&b.path, b.code)));
     findings.dedup();
+    let mut findings = collapse_alike(findings);
+    if errors.next().is_some() {
+        findings.push(
+            Finding::new(
+                Code::SchemaViolation,
+                KeyPath::root(),
+                format!("more than {MAX_SCHEMA_ERRORS} schema errors: the rest are not shown"),
+            )
+            .help("fix the ones above first"),
+        );
+    }
     Ok(findings)
+}
+
+/// Schema errors past this many are not turned into findings: the first
+/// ones say what is wrong, and the 65,536 nulls of a list padded by `--set
+/// list[65536]=x` would otherwise take seconds to describe.
+const MAX_SCHEMA_ERRORS: usize = 1000;
+
+/// More findings than this that differ only in the index of one list are
+/// reported once.
+const MAX_ALIKE: usize = 3;
+
+/// The same finding for many items of one list (the same mistake in every
+/// item, or the 65,536 nulls that `--set list[65536]=x` pads a list with,
+/// as Helm pads it) is reported once, at the first item, with how many
+/// items share it: one mistake, one finding.
+fn collapse_alike(findings: Vec<Finding>) -> Vec<Finding> {
+    use std::collections::HashMap;
+    let mut groups: HashMap<(KeyPath, Code, String), Vec<usize>> = HashMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        if let Some(Segment::Index(_)) = f.path.0.last() {
+            let mut any_index = f.path.clone();
+            any_index.0.pop();
+            groups
+                .entry((any_index, f.code, f.message.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut dropped = vec![false; findings.len()];
+    let mut alike = HashMap::new();
+    for members in groups.into_values().filter(|m| m.len() > MAX_ALIKE) {
+        members[1..].iter().for_each(|&i| dropped[i] = true);
+        alike.insert(members[0], members.len() - 1);
+    }
+    findings
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped[*i])
+        .map(|(i, mut f)| {
+            if let Some(more) = alike.get(&i) {
+                f.message
+                    .push_str(&format!(" (and {more} more items of this list alike)"));
+            }
+            f
+        })
+        .collect()
 }
 
 fn to_findings(error: &ValidationError<'_>) -> Vec<Finding> {
@@ -425,6 +484,39 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].code, Code::MissingKey);
         assert!(found[0].message.contains("edgeStack"));
+    }
+
+    #[test]
+    fn a_list_padded_by_set_is_two_findings_not_65536() {
+        // What `--set services[2].backends[65536].url=x` writes, as Helm
+        // writes it: found by plugin/tests/fuzz_set_flags.rs (65,537
+        // findings took seconds to report).
+        let mut backends = vec![Value::Null; 65536];
+        backends.push(json!({"url": "x"}));
+        let f = check_schema(&with_defaults(json!({"services": [
+            {"name": "a", "domains": ["a.example"], "package": {"oci": "r/a:1"}, "backends": backends}
+        ]})))
+        .unwrap();
+        let nulls: Vec<_> = f
+            .iter()
+            .filter(|f| f.message.contains("found null"))
+            .collect();
+        assert_eq!(nulls.len(), 1, "{f:?}");
+        assert_eq!(nulls[0].path.to_string(), "services[0].backends[0]");
+        assert!(
+            nulls[0]
+                .message
+                .ends_with("(and 999 more items of this list alike)"),
+            "{}",
+            nulls[0].message
+        );
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(
+            f[1].message,
+            "more than 1000 schema errors: the rest are not shown"
+        );
+        let few = check_schema(&with_defaults(json!({"imagePullSecrets": [null, null]}))).unwrap();
+        assert_eq!(few.len(), 2, "a few are each reported: {few:?}");
     }
 
     #[test]
