@@ -124,6 +124,12 @@ struct EdgeArgs {
     /// Seconds in-flight requests get once the edge stops accepting.
     #[arg(long, default_value_t = 25)]
     grace_seconds: u64,
+    /// A directory only the edge container can write (the chart: an
+    /// in-memory volume): the key that seals precompiled modules lives
+    /// there. Without it, modules cached by an earlier process are
+    /// compiled again.
+    #[arg(long)]
+    private_dir: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -173,6 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         tls_dir: a.tls_dir,
                         cluster_addr: a.cluster_addr,
                     },
+                    private_dir: a.private_dir,
                 };
                 anywhere::edge::run(config, anywhere::shutdown_signal()).await
             }

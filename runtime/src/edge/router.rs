@@ -6,15 +6,41 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// One service's state, as `/readyz` reports it.
+/// One service's state. `/readyz` reports its name and version ids only:
+/// the reasons are load errors, which can carry paths, URLs and program
+/// output, and go to the edge's log, never to whoever asks the admin port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceState {
     /// A version serves (its id).
     Serving(String),
-    /// A version serves, and a newer one was refused (why).
+    /// A version serves, and a newer one was refused (why: for the log).
     ServingOlder(String, String),
-    /// Nothing serves (why).
+    /// Nothing serves (why: for the log).
     NotServing(String),
+}
+
+impl ServiceState {
+    /// The line `/readyz` shows for service `name`: the state and version,
+    /// never the reason.
+    fn report_line(&self, name: &str) -> String {
+        match self {
+            ServiceState::Serving(id) => format!("{name}: serving {}\n", printable(id)),
+            ServiceState::ServingOlder(id, _) => format!(
+                "{name}: serving older {}; a newer version was refused (see the edge's log)\n",
+                printable(id)
+            ),
+            ServiceState::NotServing(_) => format!("{name}: not serving (see the edge's log)\n"),
+        }
+    }
+}
+
+/// A version id as read from the xqd volume, without anything that could
+/// start another line or hide text.
+fn printable(id: &str) -> String {
+    id.chars()
+        .filter(char::is_ascii_graphic)
+        .take(128)
+        .collect()
 }
 
 /// The routing table by domain, and what readiness reports.
@@ -45,7 +71,27 @@ impl EdgeRouter {
         states: BTreeMap<String, ServiceState>,
     ) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
-        *self.states.write().unwrap_or_else(|p| p.into_inner()) = Some(states);
+        let mut current = self.states.write().unwrap_or_else(|p| p.into_inner());
+        // `/readyz` shows states only: each change goes to the log with its
+        // reason, so that an operator sees why.
+        for (name, state) in &states {
+            let before = current.as_ref().and_then(|c| c.get(name));
+            if before == Some(state) {
+                continue;
+            }
+            match state {
+                ServiceState::Serving(id) => {
+                    tracing::info!(service = %name, version = %id, "serving")
+                }
+                ServiceState::ServingOlder(id, why) => {
+                    tracing::warn!(service = %name, version = %id, why = %why, "serving an older version: a newer one was refused")
+                }
+                ServiceState::NotServing(why) => {
+                    tracing::warn!(service = %name, why = %why, "not serving")
+                }
+            }
+        }
+        *current = Some(states);
     }
 
     /// From now on, unready.
@@ -55,9 +101,9 @@ impl EdgeRouter {
 
     /// Readiness: not draining, the first look at the xqd volume done, and
     /// at least one service serving (or none desired at all). A service
-    /// that does not load is reported but does not make the pod unready
-    /// while others serve: its domains answer an error either way, and the
-    /// others keep their traffic.
+    /// that does not load is reported (by state, not by reason) but does
+    /// not make the pod unready while others serve: its domains answer an
+    /// error either way, and the others keep their traffic.
     pub fn readiness(&self) -> Result<String, String> {
         if self.draining.load(Ordering::Relaxed) {
             return Err("draining".into());
@@ -68,13 +114,7 @@ impl EdgeRouter {
         };
         let report: String = states
             .iter()
-            .map(|(name, state)| match state {
-                ServiceState::Serving(id) => format!("{name}: serving {id}\n"),
-                ServiceState::ServingOlder(id, why) => {
-                    format!("{name}: serving {id}; a newer version was refused: {why}\n")
-                }
-                ServiceState::NotServing(why) => format!("{name}: not serving: {why}\n"),
-            })
+            .map(|(name, state)| state.report_line(name))
             .collect();
         let serving = states
             .values()
@@ -95,5 +135,58 @@ impl crate::server::purge::ServiceLookup for EdgeRouter {
 
     fn service_for_host(&self, host: &str) -> Option<String> {
         self.route(host).map(|s| s.env.name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a failed load leaves in the state: a path, a URL with a
+    /// token, and the program's own output.
+    const WHY: &str = "version abc: reading /var/lib/xqd/secret/pkg.tar.gz: GET https://user:tok3n@registry.example/v2: program said: <script>";
+
+    fn report(states: &[(&str, ServiceState)]) -> Result<String, String> {
+        let router = EdgeRouter::default();
+        router.publish(
+            HashMap::new(),
+            states
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect(),
+        );
+        router.readiness()
+    }
+
+    #[test]
+    fn readyz_names_states_and_never_load_errors() {
+        let ready = report(&[
+            ("a", ServiceState::Serving("v1".into())),
+            ("b", ServiceState::ServingOlder("v2".into(), WHY.into())),
+            ("c", ServiceState::NotServing(WHY.into())),
+        ])
+        .unwrap();
+        assert_eq!(
+            ready,
+            "a: serving v1\n\
+             b: serving older v2; a newer version was refused (see the edge's log)\n\
+             c: not serving (see the edge's log)\n"
+        );
+        let unready = report(&[("c", ServiceState::NotServing(WHY.into()))]).unwrap_err();
+        assert_eq!(
+            unready,
+            "no service serves\nc: not serving (see the edge's log)\n"
+        );
+        for text in [ready, unready] {
+            for secret in ["/var/lib", "tok3n", "registry", "script", "abc"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_id_cannot_add_lines() {
+        let ready = report(&[("a", ServiceState::Serving("v1\nb: serving".into()))]).unwrap();
+        assert_eq!(ready, "a: serving v1b:serving\n");
     }
 }

@@ -8,7 +8,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Answers readiness: `Ok(detail)` or `Err(why not)`.
+/// Answers readiness: `Ok(detail)` or `Err(why not)`. Both are shown to
+/// whoever reaches the admin port (the kubelet, and anyone the network
+/// lets through): states, version ids and counts, never error text, which
+/// can carry paths, URLs and program output and belongs in the log.
+/// Loopback is not a trust boundary here: `kubectl port-forward` and every
+/// container of the pod arrive from it, so no fuller answer is given there.
 pub type ReadyCheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// Renders the process's metrics as Prometheus text.
