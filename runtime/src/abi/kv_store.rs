@@ -1,6 +1,14 @@
 //! `fastly_kv_store` and the older `fastly_object_store`: lookups, inserts
 //! with modes and metadata, deletes and listing, over the redb-backed
 //! stores of `crate::host::kv`. Writes run on blocking threads.
+//!
+//! An insert over a limit (`limits.kvValueSize`, `kvMetadataSize`,
+//! `kvStoreSize`, or the request's `bufferedBytes`) answers
+//! `PAYLOAD_TOO_LARGE` in `kv_error` where the call has one (the SDKs
+//! report it as such), and `LIMITEXCEEDED` as the status of
+//! `fastly_object_store::insert`, which has only a status. A value is read
+//! from its body only up to its limit: an upload of any size is never
+//! collected whole.
 
 use super::layout::Mask;
 use super::layout::kv::{KvInsertConfig, KvListConfig, insert_options, list_options};
@@ -9,9 +17,10 @@ use super::state::GuestState;
 use super::{Guest, hostcall};
 use crate::host::body::Body;
 use crate::host::handles::{BodyHandle, KvOpHandle, StoreHandle};
-use crate::host::kv::{InsertMode, InsertOptions, KvError, KvValue};
+use crate::host::kv::{InsertMode, InsertOptions, KvError, KvLimits, KvValue};
+use crate::host::ledger::Held;
 use crate::host::session::{KvOp, KvOutcome, OpenStore, Session};
-use crate::host::{HostError, HostResult};
+use crate::host::{HostError, HostLimit, HostResult};
 use std::time::Duration;
 use wasmtime::Linker;
 
@@ -194,12 +203,12 @@ async fn lookup_wait_as(
         Ok(None) => {
             write_body(&mut m, s, body_out, None)?;
             m.u32(nw, 0)?;
-            m.u32(err_out, KvError::NotFound as u32)
+            m.u32(err_out, KvError::NotFound.code())
         }
         Err(e) => {
             write_body(&mut m, s, body_out, None)?;
             m.u32(nw, 0)?;
-            m.u32(err_out, e as u32)
+            m.u32(err_out, e.code())
         }
     }
 }
@@ -218,7 +227,15 @@ fn object_lookup_answer(
             write_body(m, s, body_out, None)?;
             Err(HostError::None)
         }
-        Err(e) => Err(HostError::Other(e.to_string())),
+        Err(e) => Err(status_of(e)),
+    }
+}
+
+/// A KV error as the status of a call that has no `kv_error`.
+fn status_of(e: KvError) -> HostError {
+    match e {
+        KvError::TooLarge(limit) => HostError::LimitExceeded(limit),
+        e => HostError::Other(e.to_string()),
     }
 }
 
@@ -248,8 +265,14 @@ async fn pending_lookup_wait(g: &mut impl Guest, h: KvOpHandle, body_out: u32) -
 }
 
 /// The options of `fastly_kv_store::insert`, from its config struct and
-/// the mask of the fields set.
-fn read_insert_options(m: &Mem<'_>, mask: u32, cfg: u32) -> HostResult<InsertOptions> {
+/// the mask of the fields set. Metadata longer than `max_metadata` is
+/// `LIMITEXCEEDED` (and never copied out of guest memory).
+fn read_insert_options(
+    m: &Mem<'_>,
+    mask: u32,
+    cfg: u32,
+    max_metadata: usize,
+) -> HostResult<InsertOptions> {
     let config: KvInsertConfig = m.read_struct(cfg)?;
     let mask = Mask(mask);
     let mode = match config.mode.get() {
@@ -259,12 +282,18 @@ fn read_insert_options(m: &Mem<'_>, mask: u32, cfg: u32) -> HostResult<InsertOpt
         3 => InsertMode::Prepend,
         other => return Err(HostError::Invalid(format!("unknown insert mode {other}"))),
     };
+    let metadata = if mask.has(insert_options::METADATA) {
+        let bytes = m.slice(config.metadata)?;
+        if bytes.len() > max_metadata {
+            return Err(HostError::LimitExceeded(HostLimit::KvMetadataSize));
+        }
+        Some(bytes.to_vec())
+    } else {
+        None
+    };
     Ok(InsertOptions {
         mode,
-        metadata: mask
-            .has(insert_options::METADATA)
-            .then(|| m.slice(config.metadata).map(<[u8]>::to_vec))
-            .transpose()?,
+        metadata,
         ttl: mask
             .has(insert_options::TIME_TO_LIVE_SEC)
             .then(|| Duration::from_secs(config.time_to_live_sec.get().into())),
@@ -274,8 +303,37 @@ fn read_insert_options(m: &Mem<'_>, mask: u32, cfg: u32) -> HostResult<InsertOpt
     })
 }
 
-/// Starts an insert: reads the whole body (it may still be arriving), then
-/// writes on a blocking thread.
+/// Reads `body` to its end, refusing it (and reading no further) as soon
+/// as it is longer than `max` bytes, or than what the request may still
+/// hold (`held`, on the request's ledger).
+async fn read_value(mut body: Body, max: usize, held: &mut Held) -> Result<Vec<u8>, KvError> {
+    // A length announced (Content-Length) over the limit: not read at all.
+    // Nothing is reserved ahead on the announcement's word.
+    if body.known_length().is_some_and(|n| n > max as u64) {
+        return Err(KvError::TooLarge(HostLimit::KvValueSize));
+    }
+    let mut data = Vec::new();
+    loop {
+        // One byte past the limit is enough to know.
+        let room = max.saturating_sub(data.len()).saturating_add(1);
+        match body.read(room).await {
+            Ok(chunk) if chunk.is_empty() => return Ok(data),
+            Ok(chunk) => {
+                if data.len() + chunk.len() > max {
+                    return Err(KvError::TooLarge(HostLimit::KvValueSize));
+                }
+                held.hold(chunk.len())
+                    .map_err(|_| KvError::TooLarge(HostLimit::BufferedBytes))?;
+                data.extend_from_slice(&chunk);
+            }
+            Err(HostError::LimitExceeded(limit)) => return Err(KvError::TooLarge(limit)),
+            Err(_) => return Err(KvError::BadRequest),
+        }
+    }
+}
+
+/// Starts an insert: reads the body (it may still be arriving) up to the
+/// value limit, then writes on a blocking thread.
 #[allow(clippy::too_many_arguments)]
 fn start_insert(
     m: &Mem<'_>,
@@ -288,22 +346,38 @@ fn start_insert(
 ) -> HostResult<KvOpHandle> {
     let name = store_name(s, store)?;
     let key = m.str(kp, kl)?.to_owned();
-    let mut body = s.take(body)?;
+    let body = s.take(body)?;
     let kv = s.env().kv.clone();
+    let limits = KvLimits::from(&s.env().limits);
+    let mut held = Held::default();
+    held.attach(s.ledger());
     let task = tokio::spawn(async move {
-        let mut data = Vec::new();
-        loop {
-            match body.read(usize::MAX).await {
-                Ok(chunk) if chunk.is_empty() => break,
-                Ok(chunk) => data.extend_from_slice(&chunk),
-                Err(_) => return KvOutcome::Insert(Err(KvError::BadRequest)),
-            }
-        }
-        let written =
-            tokio::task::spawn_blocking(move || kv.insert(&name, &key, data, &options)).await;
+        let data = match read_value(body, limits.value_bytes, &mut held).await {
+            Ok(data) => data,
+            Err(e) => return KvOutcome::Insert(Err(e)),
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            let written = kv.insert(&name, &key, data, &options, &limits);
+            drop(held);
+            written
+        })
+        .await;
         KvOutcome::Insert(written.unwrap_or(Err(KvError::InternalError)))
     });
     s.try_insert(KvOp::Running(task))
+}
+
+/// An insert refused before it starts: its body is consumed (as an insert
+/// would) and its outcome is `error`.
+fn refuse_insert(
+    s: &mut Session,
+    store: StoreHandle,
+    body: BodyHandle,
+    error: KvError,
+) -> HostResult<KvOpHandle> {
+    store_name(s, store)?;
+    drop(s.take(body)?);
+    s.try_insert(KvOp::Done(KvOutcome::Insert(Err(error))))
 }
 
 /// `fastly_kv_store::insert`: starts an insert with the options of `cfg`;
@@ -320,8 +394,14 @@ fn insert(
     cfg: u32,
     out: u32,
 ) -> HostResult<()> {
-    let options = read_insert_options(m, mask, cfg)?;
-    let h = start_insert(m, s, store, kp, kl, body, options)?;
+    let max_metadata = s.env().limits.kv_metadata_bytes;
+    let h = match read_insert_options(m, mask, cfg, max_metadata) {
+        Ok(options) => start_insert(m, s, store, kp, kl, body, options)?,
+        Err(HostError::LimitExceeded(limit)) => {
+            refuse_insert(s, store, body, KvError::TooLarge(limit))?
+        }
+        Err(e) => return Err(e),
+    };
     m.handle(out, h)
 }
 
@@ -354,7 +434,7 @@ async fn object_insert(
     };
     match g.session().wait_kv(h).await? {
         KvOutcome::Insert(Ok(_)) => Ok(()),
-        KvOutcome::Insert(Err(e)) => Err(HostError::Other(e.to_string())),
+        KvOutcome::Insert(Err(e)) => Err(status_of(e)),
         _ => Err(HostError::BadHandle(h.into())),
     }
 }
@@ -366,7 +446,7 @@ async fn insert_wait(g: &mut impl Guest, h: KvOpHandle, err_out: u32) -> HostRes
     let (mut m, _) = g.mem_and_session()?;
     match outcome {
         KvOutcome::Insert(Ok(_)) => m.u32(err_out, KV_OK),
-        KvOutcome::Insert(Err(e)) => m.u32(err_out, e as u32),
+        KvOutcome::Insert(Err(e)) => m.u32(err_out, e.code()),
         _ => Err(HostError::BadHandle(h.into())),
     }
 }
@@ -411,7 +491,7 @@ async fn delete_wait(g: &mut impl Guest, h: KvOpHandle, err_out: u32) -> HostRes
     let (mut m, _) = g.mem_and_session()?;
     match outcome {
         KvOutcome::Delete(Ok(())) => m.u32(err_out, KV_OK),
-        KvOutcome::Delete(Err(e)) => m.u32(err_out, e as u32),
+        KvOutcome::Delete(Err(e)) => m.u32(err_out, e.code()),
         _ => Err(HostError::BadHandle(h.into())),
     }
 }
@@ -422,7 +502,7 @@ async fn pending_delete_wait(g: &mut impl Guest, h: KvOpHandle) -> HostResult<()
     match g.session().wait_kv(h).await? {
         KvOutcome::Delete(Ok(())) => Ok(()),
         KvOutcome::Delete(Err(KvError::NotFound)) => Err(HostError::None),
-        KvOutcome::Delete(Err(e)) => Err(HostError::Other(e.to_string())),
+        KvOutcome::Delete(Err(e)) => Err(status_of(e)),
         _ => Err(HostError::BadHandle(h.into())),
     }
 }
@@ -478,7 +558,7 @@ async fn list_wait(
         }
         KvOutcome::List(Err(e)) => {
             write_body(&mut m, s, body_out, None)?;
-            m.u32(err_out, e as u32)
+            m.u32(err_out, e.code())
         }
         _ => Err(HostError::BadHandle(h.into())),
     }

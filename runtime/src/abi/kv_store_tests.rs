@@ -133,13 +133,13 @@ async fn lookup_wait_answers_value_metadata_and_generation() {
         .unwrap();
     assert_eq!(g.u32_at(o.body), INVALID_BODY);
     assert_eq!(g.u32_at(nw), 0);
-    assert_eq!(g.u32_at(o.err), KvError::NotFound as u32);
+    assert_eq!(g.u32_at(o.err), KvError::NotFound.code());
 
     let h = start_lookup(&mut g, store, b"bad\nkey");
     lookup_wait(&mut g, h, o.body, meta, 16, nw, o.generation, o.err)
         .await
         .unwrap();
-    assert_eq!(g.u32_at(o.err), KvError::BadRequest as u32);
+    assert_eq!(g.u32_at(o.err), KvError::BadRequest.code());
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn insert_honours_mode_metadata_and_generation() {
         .unwrap();
     let h = KvOpHandle::from(g.u32_at(out));
     insert_wait(&mut g, h, err).await.unwrap();
-    assert_eq!(g.u32_at(err), KvError::PreconditionFailed as u32);
+    assert_eq!(g.u32_at(err), KvError::PreconditionFailed.code());
 
     // `append` at generation 1 with new metadata and a TTL.
     let (mp, ml) = g.put(b"meta");
@@ -221,7 +221,7 @@ async fn insert_honours_mode_metadata_and_generation() {
         .unwrap();
     let h = KvOpHandle::from(g.u32_at(out));
     insert_wait(&mut g, h, err).await.unwrap();
-    assert_eq!(g.u32_at(err), KvError::PreconditionFailed as u32);
+    assert_eq!(g.u32_at(err), KvError::PreconditionFailed.code());
     let b = body(&mut g, b"3");
     g.call(|m, s| insert(m, s, store, kp, kl, b, 0, cfg, out))
         .unwrap();
@@ -245,7 +245,7 @@ async fn delete_then_delete_wait_answers_ok_then_not_found() {
     let store = open_kv(&mut g);
     let (kp, kl) = g.put(b"a");
     let (out, err) = (g.alloc(4), g.alloc(4));
-    for expected in [KV_OK, KvError::NotFound as u32] {
+    for expected in [KV_OK, KvError::NotFound.code()] {
         g.call(|m, s| delete(m, s, store, kp, kl, 0, 0, out))
             .unwrap();
         let h = KvOpHandle::from(g.u32_at(out));
@@ -370,4 +370,99 @@ async fn delete_async_then_pending_delete_wait_answers_ok_then_none() {
     let h = KvOpHandle::from(g.u32_at(out));
     let r = pending_delete_wait(&mut g, h).await;
     assert!(matches!(r, Err(HostError::None)), "{r:?}");
+}
+
+/// A chunked upload of `total` bytes in 64 KiB chunks that counts the
+/// bytes pulled from it.
+fn counted_upload(total: usize) -> (Body, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use http_body_util::BodyExt as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CHUNK: usize = 64 << 10;
+    let pulled = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let chunks = futures::stream::iter((0..total.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(total - i * CHUNK);
+        counter.fetch_add(len, Ordering::Relaxed);
+        Ok::<_, crate::host::body::BoxError>(http_body::Frame::data(bytes::Bytes::from(vec![
+            b'x';
+            len
+        ])))
+    }));
+    let stream = http_body_util::StreamBody::new(chunks).boxed_unsync();
+    (Body::from_stream(stream), pulled)
+}
+
+#[tokio::test]
+async fn a_chunked_30_mb_upload_into_kv_is_refused_without_being_collected() {
+    use std::sync::atomic::Ordering;
+    let mut g = guest();
+    let store = open_kv(&mut g);
+    let limit = g.session.env().limits.kv_value_bytes as usize;
+    let (kp, kl) = g.put(b"upload");
+    let (out, err) = (g.alloc(4), g.alloc(4));
+
+    let (upload, pulled) = counted_upload(30_000_000);
+    let b: BodyHandle = g.session.insert(upload);
+    let cfg = insert_config(&mut g, 0, (0, 0), 0, 0);
+    g.call(|m, s| insert(m, s, store, kp, kl, b, 0, cfg, out))
+        .unwrap();
+    let h = KvOpHandle::from(g.u32_at(out));
+    insert_wait(&mut g, h, err).await.unwrap();
+    assert_eq!(
+        g.u32_at(err),
+        KvError::TooLarge(HostLimit::KvValueSize).code()
+    );
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(
+        pulled <= limit + (64 << 10),
+        "{pulled} bytes pulled from the upload, limit {limit}"
+    );
+    assert_eq!(g.session.env().kv.lookup("kv", "upload").unwrap(), None);
+    assert_eq!(g.session.ledger().used(), 0, "nothing left held");
+
+    // The older object-store call has only a status: LIMITEXCEEDED.
+    let (upload, pulled) = counted_upload(30_000_000);
+    let b: BodyHandle = g.session.insert(upload);
+    let r = object_insert(&mut g, store, kp, kl, b).await;
+    assert!(
+        matches!(r, Err(HostError::LimitExceeded(HostLimit::KvValueSize))),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.unwrap_err().status(),
+        fastly_shared::FastlyStatus::LIMITEXCEEDED.code
+    );
+    assert!(pulled.load(Ordering::Relaxed) <= limit + (64 << 10));
+
+    // Just under the limit is stored.
+    let (upload, _) = counted_upload(limit);
+    let b: BodyHandle = g.session.insert(upload);
+    object_insert(&mut g, store, kp, kl, b).await.unwrap();
+    let value = g.session.env().kv.lookup("kv", "upload").unwrap().unwrap();
+    assert_eq!(value.data.len(), limit);
+}
+
+#[tokio::test]
+async fn kv_metadata_over_its_limit_is_refused_before_the_body_is_read() {
+    let mut g = guest();
+    let store = open_kv(&mut g);
+    let max = g.session.env().limits.kv_metadata_bytes;
+    let (kp, kl) = g.put(b"k");
+    let (out, err) = (g.alloc(4), g.alloc(4));
+    for (len, expected) in [
+        (max + 1, KvError::TooLarge(HostLimit::KvMetadataSize).code()),
+        (max, KV_OK),
+    ] {
+        let (mp, ml) = g.put(&vec![b'm'; len]);
+        let cfg = insert_config(&mut g, 0, (mp, ml), 0, 0);
+        let b = body(&mut g, b"v");
+        g.call(|m, s| insert(m, s, store, kp, kl, b, insert_options::METADATA, cfg, out))
+            .unwrap();
+        assert!(!g.session.contains(b), "the body is consumed");
+        let h = KvOpHandle::from(g.u32_at(out));
+        insert_wait(&mut g, h, err).await.unwrap();
+        assert_eq!(g.u32_at(err), expected, "metadata of {len} bytes");
+    }
+    let value = g.session.env().kv.lookup("kv", "k").unwrap().unwrap();
+    assert_eq!((value.metadata.len(), value.generation), (max, 1));
 }
