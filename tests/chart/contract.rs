@@ -86,7 +86,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--cache-capacity=80%",
                 "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
                 "--tls-dir=/etc/fastly-anywhere/mtls",
-                "--private-dir=/var/run/anywhere/edge-private",
+                "--private-dir=/var/lib/fastly-anywhere/cached/edge-private",
                 "--http-addr=0.0.0.0:8080",
                 "--cluster-addr=0.0.0.0:7443",
                 "--admin-addr=0.0.0.0:9090",
@@ -234,21 +234,13 @@ fn the_edge_config_carries_egress_and_client_address() {
     }
 }
 
+/// The key sealing precompiled modules lives on the `cached` volume: only
+/// the edge mounts it (the loader, which writes `xqd`, must not reach the
+/// key), and it outlives the pod, so a new pod reuses the modules.
 #[test]
 fn only_the_edge_mounts_its_private_directory() {
     for (label, helm) in helms() {
         let spec = pod_spec(&render_objects(&helm, "gke", "premium-rwo", &[]));
-        let volume = spec["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == "edge-private")
-            .unwrap_or_else(|| panic!("{label}: no edge-private volume"));
-        assert_eq!(
-            volume["emptyDir"],
-            serde_json::json!({"medium": "Memory", "sizeLimit": "1Mi"}),
-            "{label}"
-        );
         let all = spec["initContainers"]
             .as_array()
             .unwrap()
@@ -259,22 +251,20 @@ fn only_the_edge_mounts_its_private_directory() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|m| m["name"] == "edge-private")
+                .filter(|m| m["name"] == "cached")
                 .collect();
             if c["name"] == "edge" {
                 assert_eq!(mounts.len(), 1, "{label}");
-                assert_eq!(mounts[0]["mountPath"], "/var/run/anywhere/edge-private");
+                assert_eq!(mounts[0]["mountPath"], "/var/lib/fastly-anywhere/cached");
                 assert!(mounts[0].get("readOnly").is_none(), "the edge writes it");
                 assert!(
-                    args(c).contains(&"--private-dir=/var/run/anywhere/edge-private".to_owned()),
+                    args(c).contains(
+                        &"--private-dir=/var/lib/fastly-anywhere/cached/edge-private".to_owned()
+                    ),
                     "{label}"
                 );
             } else {
-                assert!(
-                    mounts.is_empty(),
-                    "{label}: {} mounts edge-private",
-                    c["name"]
-                );
+                assert!(mounts.is_empty(), "{label}: {} mounts cached", c["name"]);
             }
         }
     }

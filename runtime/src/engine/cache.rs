@@ -70,11 +70,11 @@ const KEY_BYTES: usize = 32;
 ///
 /// Where it is kept decides who can make this process load native code:
 /// - `anywhere edge --private-dir DIR` keeps it in `DIR/module-key`
-///   (created on the first start, mode 0600). The chart mounts DIR, an
-///   in-memory volume, into the edge container only: the loader, which
-///   shares the xqd volume (and the uid) with the edge, can write
-///   `xqd/compiled/` but cannot seal what it writes. A restarted edge
-///   container finds the same key and its modules.
+///   (created on the first start, mode 0600). The chart puts DIR on the
+///   `cached` volume, which only the edge container mounts: the loader,
+///   which shares the xqd volume (and the uid) with the edge, can write
+///   `xqd/compiled/` but cannot seal what it writes. The volume outlives
+///   the pod, so a restarted edge finds the same key and its modules.
 /// - `anywhere edge` without `--private-dir` keeps a random key in memory
 ///   ([`ModuleKey::random`]): modules cached by an earlier process are not
 ///   trusted, and are compiled again.
