@@ -327,6 +327,32 @@ async fn ranges_and_conditions_are_answered_from_the_object() {
     assert_eq!(srv.count("/range"), 1);
 }
 
+/// A conditional request that joins a fill still arriving is answered as
+/// one that finds the object stored (CI once saw the race as a 200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_request_joining_a_fill_gets_304() {
+    let (srv, addr) = OriginServer::start().await;
+    let o = origin(addr);
+    let cache = Cache::in_memory();
+    let slow = answer(
+        &[("cache-control", "max-age=60"), ("etag", "\"s\"")],
+        "0123456789",
+    );
+    srv.set("/slow", slow.paced(1, Duration::from_millis(100)));
+    let (first_cache, first_o) = (cache.clone(), o.clone());
+    let first = tokio::spawn(async move { send(&first_cache, &first_o, get("/slow", &[])).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, body) = send(&cache, &o, get("/slow", &[("if-none-match", "\"s\"")])).await;
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, body) = first.await.unwrap();
+    assert_eq!((status, &body[..]), (200, &b"0123456789"[..]));
+    assert_eq!(
+        srv.count("/slow"),
+        1,
+        "the conditional request shared the fill"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_pass_and_ttl_are_honoured() {
     let (srv, addr) = OriginServer::start().await;

@@ -448,15 +448,23 @@ pub fn stored_response(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         return build(status, headers, found.body());
     }
-    if let (Some(etag), Some(inm)) = (
-        headers.get(header::ETAG),
-        req.headers.get(header::IF_NONE_MATCH),
-    ) && etag_matches(inm, etag)
-    {
+    if not_modified(status, &headers, req) {
         headers.remove(header::CONTENT_LENGTH);
         return build(StatusCode::NOT_MODIFIED, headers, CacheBody::empty());
     }
     shape(status, headers, req, Some(length), || found.body())
+}
+
+/// A client's `If-None-Match` that matches a 200's `ETag` gets a 304,
+/// whether the object is stored or still arriving.
+fn not_modified(status: StatusCode, headers: &HeaderMap, req: &http::request::Parts) -> bool {
+    match (
+        headers.get(header::ETAG),
+        req.headers.get(header::IF_NONE_MATCH),
+    ) {
+        (Some(etag), Some(inm)) => status == StatusCode::OK && etag_matches(inm, etag),
+        _ => false,
+    }
 }
 
 /// A miss this request shares: the fill's head, its body as it arrives.
@@ -469,6 +477,10 @@ fn respond_from_fill(
     headers.insert(header::AGE, HeaderValue::from_static("0"));
     headers.insert("x-cache", HeaderValue::from_static("MISS"));
     headers.insert("x-cache-hits", HeaderValue::from_static("0"));
+    if not_modified(head.status, &headers, req) {
+        headers.remove(header::CONTENT_LENGTH);
+        return build(StatusCode::NOT_MODIFIED, headers, CacheBody::empty());
+    }
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
