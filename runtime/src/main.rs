@@ -3,6 +3,7 @@
 use anyhow::Context;
 use anywhere::limits::Limits;
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,6 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never in a pod's
+        // log file, a pipe or a test's capture.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

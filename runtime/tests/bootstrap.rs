@@ -321,6 +321,12 @@ fn offline_mode_needs_no_token() {
         "{}",
         outcome.stderr
     );
+    // Captured through a pipe, as a pod's log is: no colour codes.
+    assert!(
+        !outcome.stderr.contains('\x1b'),
+        "ANSI escapes in a piped log: {:?}",
+        outcome.stderr
+    );
 }
 
 #[test]
