@@ -124,6 +124,9 @@ async fn fresh_objects_reach_the_origin_once_and_say_hit() {
         (status, &body[..], header(&h, "x-cache")),
         (200, &b"hello"[..], "MISS")
     );
+    // A request that comes before the fill has stored the object shares
+    // the fill and says MISS: wait for the store.
+    settle(&cache, &["/a"]).await;
     for n in 1..=3 {
         let (_, h, body) = send(&cache, &o, get("/a", &[])).await;
         assert_eq!(&body[..], b"hello");
@@ -362,6 +365,7 @@ async fn overrides_pass_and_ttl_are_honoured() {
     let mut with_ttl = get("/o", &[]);
     with_ttl.overrides.ttl = Some(Duration::from_secs(60));
     send(&cache, &o, with_ttl).await;
+    settle(&cache, &["/o"]).await;
     let (_, h, _) = send(&cache, &o, get("/o", &[])).await;
     assert_eq!(
         (header(&h, "x-cache"), srv.count("/o")),
