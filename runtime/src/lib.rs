@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod package;
 pub mod peers;
 pub mod probe;
+pub mod run;
 pub mod serve;
 pub mod server;
 pub mod xqd;

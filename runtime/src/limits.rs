@@ -80,6 +80,22 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// A run of a program as a command (`anywhere run`): the limits of a
+    /// request but no wall-clock limit (a test suite waits as long as it
+    /// needs; `--wall-time-ms` sets one).
+    pub fn for_commands() -> Self {
+        Limits {
+            wall_time: NO_TIME_LIMIT,
+            ..Limits::default()
+        }
+    }
+}
+
+/// A time limit that never fires (a century: far enough, and no overflow
+/// when added to an instant).
+pub const NO_TIME_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A limit that stops a running instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceLimit {

@@ -12,20 +12,35 @@ use std::time::Duration;
 #[command(
     name = "anywhere",
     version,
-    about = "Fastly Anywhere: a self-hosted Fastly Compute POP"
+    about = "Fastly Anywhere: a self-hosted Fastly Compute POP",
+    // With no subcommand, `anywhere` serves, as Fastly's local tool does:
+    // `fastly compute serve --viceroy-path` runs `anywhere -C fastly.toml
+    // --addr … bin/main.wasm`.
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
-    /// Log level of the runtime itself (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "info")]
-    log_level: String,
+    /// Log level of the runtime itself (error, warn, info, debug, trace;
+    /// or a filter such as `anywhere=debug`). Overrides -v.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    /// More log: -v info (the default), -vv debug, -vvv trace.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand: what `serve` takes.
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a Compute program locally (a .wasm or a package .tar.gz).
     Serve(ServeArgs),
+    /// Run a program once, as a command (a test binary built for wasm), and
+    /// exit with its status.
+    Run(RunArgs),
     /// The pod's data plane: serve the services the loader activated.
     Edge(EdgeArgs),
     /// Init container: check the tokens and write the loader's credentials.
@@ -38,20 +53,18 @@ enum Command {
     Probe(anywhere::probe::Args),
 }
 
+/// A program on this machine and its limits (`serve` and `run`).
 #[derive(clap::Args)]
-struct ServeArgs {
+struct ProgramArgs {
     /// `bin/main.wasm` or `pkg/<name>.tar.gz`.
-    package: PathBuf,
+    // An Option that is required: clap requires it unless a subcommand is
+    // given, and the flattened top-level copy can then be left empty.
+    #[arg(required = true)]
+    package: Option<PathBuf>,
     /// The fastly.toml to read (default: the package's own, or the one
     /// beside the wasm).
     #[arg(short = 'C', long = "config")]
     manifest: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7676")]
-    addr: SocketAddr,
-    /// Serve /metrics, /healthz and /readyz on this address too.
-    #[arg(long)]
-    admin_addr: Option<SocketAddr>,
     /// Where precompiled modules are cached (default:
     /// ~/.cache/fastly-anywhere/modules).
     #[arg(long)]
@@ -65,15 +78,36 @@ struct ServeArgs {
     /// CPU time per request, ms (Fastly: 50).
     #[arg(long)]
     cpu_time_ms: Option<u64>,
-    /// Wall-clock time per request, ms (Fastly: 120000).
+    /// Wall-clock time per request, ms (Fastly: 120000; `run`: none).
     #[arg(long)]
     wall_time_ms: Option<u64>,
     /// Heap per instance, MiB (Fastly: 128).
     #[arg(long)]
     heap_mib: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7676")]
+    addr: SocketAddr,
+    /// Serve /metrics, /healthz and /readyz on this address too.
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
     /// Requests in flight at once; more get 503.
     #[arg(long)]
     concurrency: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+    /// The program's arguments (after its name).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -136,7 +170,9 @@ struct EdgeArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        // A program's exit status (`anywhere run`), as a shell keeps it.
+        Ok(status) => std::process::ExitCode::from(u8::try_from(status).unwrap_or(1)),
         Err(e) => {
             // One line, the causes joined: what a pod's status shows.
             eprintln!("error: {e:#}");
@@ -145,10 +181,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// The log filter: `--log-level`, else what -v asks for.
+fn log_filter(cli: &Cli) -> String {
+    match (&cli.log_level, cli.verbose) {
+        (Some(level), _) => level.clone(),
+        (None, 0 | 1) => "info".into(),
+        (None, 2) => "debug".into(),
+        (None, _) => "trace".into(),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level).context("--log-level")?,
+            tracing_subscriber::EnvFilter::try_new(log_filter(&cli)).context("--log-level")?,
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal: never in a pod's
@@ -159,9 +205,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        match cli.command {
+        let command = match cli.command {
+            Some(c) => c,
+            None => Command::Serve(cli.serve),
+        };
+        match command {
             Command::Serve(a) => {
-                anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await
+                anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await?;
+            }
+            Command::Run(a) => {
+                let config = anywhere::run::RunConfig {
+                    program: program_config(a.program, Limits::for_commands())?,
+                    args: a.args,
+                };
+                return anywhere::run::run(config).await;
             }
             Command::Edge(a) => {
                 let config = anywhere::edge::EdgeConfig {
@@ -185,18 +242,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                     private_dir: a.private_dir,
                 };
-                anywhere::edge::run(config, anywhere::shutdown_signal()).await
+                anywhere::edge::run(config, anywhere::shutdown_signal()).await?;
             }
-            Command::Bootstrap(a) => anywhere::bootstrap::run(a).await,
-            Command::Loader(a) => anywhere::loader::run(a, anywhere::shutdown_signal()).await,
-            Command::Agent(a) => anywhere::agent::run(a, anywhere::shutdown_signal()).await,
-            Command::Probe(a) => anywhere::probe::run(a).await,
+            Command::Bootstrap(a) => anywhere::bootstrap::run(a).await?,
+            Command::Loader(a) => anywhere::loader::run(a, anywhere::shutdown_signal()).await?,
+            Command::Agent(a) => anywhere::agent::run(a, anywhere::shutdown_signal()).await?,
+            Command::Probe(a) => anywhere::probe::run(a).await?,
         }
+        Ok(0)
     })
 }
 
 fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
-    let mut limits = Limits::default();
+    let mut program = program_config(a.program, Limits::default())?;
+    if let Some(c) = a.concurrency {
+        program.limits.concurrency = c.max(1);
+    }
+    Ok(anywhere::serve::ServeConfig {
+        program,
+        addr: a.addr,
+        admin_addr: a.admin_addr,
+    })
+}
+
+/// `a` over `limits`.
+fn program_config(
+    a: ProgramArgs,
+    mut limits: Limits,
+) -> anyhow::Result<anywhere::serve::ProgramConfig> {
+    let package = a
+        .package
+        .context("no program given: name a .wasm or a package .tar.gz")?;
     if let Some(ms) = a.cpu_time_ms {
         limits.cpu_time = Duration::from_millis(ms);
     }
@@ -205,9 +281,6 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
     }
     if let Some(mib) = a.heap_mib {
         limits.heap_bytes = mib << 20;
-    }
-    if let Some(c) = a.concurrency {
-        limits.concurrency = c.max(1);
     }
     let cache_dir = if a.no_cache {
         None
@@ -219,11 +292,9 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
                 .map(|c| c.join("fastly-anywhere").join("modules"))
         })
     };
-    Ok(anywhere::serve::ServeConfig {
-        package: a.package,
+    Ok(anywhere::serve::ProgramConfig {
+        package,
         manifest: a.manifest,
-        addr: a.addr,
-        admin_addr: a.admin_addr,
         cache_dir,
         log_dir: a.log_dir,
         limits,

@@ -18,24 +18,31 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What `anywhere serve` was asked to do.
+/// A program on a developer's machine, as `serve` and `run` take it.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub struct ProgramConfig {
     /// A `.wasm` or a Compute package `.tar.gz`.
     pub package: PathBuf,
     /// `fastly.toml` to use instead of the package's own or the one beside
     /// the wasm.
     pub manifest: Option<PathBuf>,
-    /// Address to listen on.
-    pub addr: SocketAddr,
-    /// Admin endpoints (`/metrics`, `/healthz`, `/readyz`), if wanted.
-    pub admin_addr: Option<SocketAddr>,
     /// Where precompiled modules are kept; none: compile on every start.
     pub cache_dir: Option<PathBuf>,
     /// Log endpoints write `<dir>/<endpoint>.log` instead of stdout.
     pub log_dir: Option<PathBuf>,
     /// Per-request limits.
     pub limits: Limits,
+}
+
+/// What `anywhere serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The program.
+    pub program: ProgramConfig,
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Admin endpoints (`/metrics`, `/healthz`, `/readyz`), if wanted.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Every Host goes to the one service.
@@ -48,7 +55,7 @@ impl Router for OneService {
 }
 
 /// Reads the package and its `fastly.toml` and loads the service.
-pub fn load(config: &ServeConfig, runtime: &Runtime) -> anyhow::Result<LoadedService> {
+pub fn load(config: &ProgramConfig, runtime: &Runtime) -> anyhow::Result<LoadedService> {
     let package = crate::package::read_package(
         &config.package,
         config.manifest.as_deref(),
@@ -97,11 +104,11 @@ pub fn load(config: &ServeConfig, runtime: &Runtime) -> anyhow::Result<LoadedSer
 
 /// Runs `anywhere serve` until `shutdown` resolves.
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let runtime = Runtime::new(&config.limits)?;
+    let runtime = Runtime::new(&config.program.limits)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on {}", config.addr))?;
-    let cfg = config.clone();
+    let cfg = config.program.clone();
     let rt = runtime.clone();
     let service = tokio::task::spawn_blocking(move || load(&cfg, &rt)).await??;
     tracing::info!(
@@ -131,7 +138,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     let front = Front::new(
         Arc::new(OneService(Arc::new(service))),
         metrics,
-        config.limits.clone(),
+        config.program.limits.clone(),
         // A developer's client connects directly: its own address.
         crate::host::downstream::TrustedProxies::default(),
     );

@@ -8,7 +8,8 @@
 //! - [`freshness`], [`key`], [`object`]: HTTP semantics, keys and metadata;
 //! - [`fill`]: request collapsing with a shared streaming buffer;
 //! - [`readthrough`]: the cache in front of a program's backend sends;
-//! - [`purge`]: by key, surrogate key, or all of a service's objects.
+//! - [`purge`]: by key, surrogate key, or all of a service's objects;
+//! - [`generation`]: each service's count of purge-alls.
 //!
 //! Below `host` in the layering: it knows HTTP, not wasm or sessions.
 
@@ -17,6 +18,7 @@ pub mod capacity;
 pub mod core;
 pub mod fill;
 pub mod freshness;
+pub mod generation;
 pub mod index;
 pub mod key;
 pub mod lookup;
@@ -94,6 +96,8 @@ struct CacheInner {
     /// Bumped by every purge: a write that began before a purge is not
     /// stored, so a fill in flight cannot bring purged content back.
     purge_epoch: AtomicU64,
+    /// Purge-alls per service (`FASTLY_CACHE_GENERATION`).
+    generations: generation::Generations,
 }
 
 impl std::fmt::Debug for Cache {
@@ -124,10 +128,12 @@ impl Cache {
                 Index::new(sizes, None, metrics.evictions.clone()),
                 1,
                 metrics,
+                generation::Generations::default(),
             );
             return Ok((cache, OpenReport::default()));
         };
         let (store, recovered) = Store::open(&dir.join(DB_FILE), config.page_cache)?;
+        let generations = generation::Generations::load(&store)?;
         let errors = metrics.write_errors.clone();
         let writer = Writer::start(store.clone(), move || {
             errors.inc();
@@ -160,6 +166,7 @@ impl Cache {
             index,
             recovered.next_object_id,
             metrics,
+            generations,
         );
         cache.refresh_gauges();
         Ok((cache, report))
@@ -171,6 +178,7 @@ impl Cache {
         index: Index,
         next_id: u64,
         metrics: CacheMetrics,
+        generations: generation::Generations,
     ) -> Cache {
         Cache {
             inner: Arc::new(CacheInner {
@@ -182,6 +190,7 @@ impl Cache {
                 http: readthrough::HttpState::default(),
                 core_locks: core::TransactionLocks::default(),
                 purge_epoch: AtomicU64::new(0),
+                generations,
             }),
         }
     }
@@ -202,7 +211,14 @@ impl Cache {
         };
         let metrics = CacheMetrics::default();
         let index = Index::new(sizes, None, metrics.evictions.clone());
-        Cache::assemble(None, None, index, 1, metrics)
+        Cache::assemble(
+            None,
+            None,
+            index,
+            1,
+            metrics,
+            generation::Generations::default(),
+        )
     }
 
     /// Waits until every write so far is durable on disk.

@@ -91,6 +91,9 @@ impl Cache {
             }
         }
         self.sync().await?;
+        if matches!(target, PurgeTarget::All) {
+            self.next_generation(service).await?;
+        }
         m.purged_objects
             .get_or_create(&crate::metrics::Metrics::service(service))
             .inc_by(count as u64);

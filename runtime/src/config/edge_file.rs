@@ -2,7 +2,9 @@
 //! and the edge.
 
 use std::path::Path;
-use values_schema::values::{ClientAddress, ControlPlane, Egress, Limits, Observability, Service};
+use values_schema::values::{
+    ClientAddress, ControlPlane, Egress, Limits, Observability, Pop, Service,
+};
 
 /// `edge.yaml`, as the chart renders it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -11,6 +13,9 @@ pub struct EdgeFile {
     /// Services declared in values.
     #[serde(default)]
     pub services: Vec<Service>,
+    /// What programs are told about the POP.
+    #[serde(default)]
+    pub pop: Pop,
     /// Limits.
     #[serde(default)]
     pub limits: Limits,

@@ -11,6 +11,9 @@ use crate::host::egress::{AddressPolicy, EgressPolicy};
 use crate::host::heap::HeapBudget;
 use crate::host::kv::KvStores;
 use crate::host::logs::{LogSink, LogTarget};
+use crate::host::platform::{
+    NO_ID, Platform, TraceIds, derived_service_id, derived_version, hostname,
+};
 use crate::host::service::ServiceEnv;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -217,6 +220,7 @@ async fn load_version(
         egress,
     )
     .map_err(anyhow::Error::msg)?
+    .with_platform(platform(file, &manifest))
     .with_cache(shared.cache.clone())
     .with_heap_budget(shared.heap.clone())
     .with_program_output_logged();
@@ -230,6 +234,29 @@ async fn load_version(
     })
     .await??;
     Ok((loaded, manifest))
+}
+
+/// What the platform tells the instances of this version: ids from the
+/// Fastly API when the service comes from it, else derived from its name
+/// and version (the same on every pod); the POP from values; this pod.
+fn platform(file: &EdgeFile, manifest: &ServiceManifest) -> Platform {
+    let service = &manifest.service;
+    Platform {
+        customer_id: file.pop.customer_id.clone().unwrap_or_else(|| NO_ID.into()),
+        service_id: service
+            .package
+            .fastly_service_id
+            .clone()
+            .unwrap_or_else(|| derived_service_id(&service.name)),
+        service_version: manifest
+            .fastly_version
+            .unwrap_or_else(|| derived_version(&manifest.version_id())),
+        pop: file.pop.name.clone().unwrap_or_else(|| "ANYWHERE".into()),
+        region: file.pop.region.clone().unwrap_or_else(|| "Anywhere".into()),
+        hostname: hostname(),
+        is_staging: false,
+        trace_ids: TraceIds::Random,
+    }
 }
 
 fn log_targets(obs: &Observability) -> HashMap<String, LogTarget> {

@@ -109,7 +109,6 @@ pub async fn run_instance(
     metrics: &Metrics,
 ) -> Outcome {
     let env = service.env.clone();
-    let limits = env.limits.clone();
     let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
     if env.log_program_output {
         wasi.stdout(ProgramOutput::new(&env.name, "stdout"))
@@ -117,45 +116,11 @@ pub async fn run_instance(
     } else {
         wasi.inherit_stdout().inherit_stderr();
     }
-    let wasi = wasi.build_p1();
-    let state = GuestState {
-        wasi,
-        session: Session::new(env.clone(), req),
-        limits: GuestLimiter::new(
-            StoreLimitsBuilder::new()
-                .memory_size(limits.heap_bytes)
-                .instances(1)
-                .build(),
-            env.heap.clone(),
-        ),
-        memory: None,
-        interrupted: None,
-    };
-    let mut store = Store::new(service.pre.module().engine(), state);
-    store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(1);
-    let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
-    let mut ticks: u32 = 0;
-    store.epoch_deadline_callback(move |mut ctx| {
-        let st = ctx.data_mut();
-        st.session.clock_mut().tick();
-        if st.session.clock().cpu() > cpu_limit {
-            st.interrupted = Some(InstanceLimit::Cpu);
-            return Ok(UpdateDeadline::Interrupt);
-        }
-        if st.session.clock().wall() > wall_limit {
-            st.interrupted = Some(InstanceLimit::Wall);
-            return Ok(UpdateDeadline::Interrupt);
-        }
-        // Every few ticks, give the thread back to other requests: a guest
-        // that computes must not starve the tasks queued behind it.
-        ticks = ticks.wrapping_add(1);
-        if ticks.is_multiple_of(YIELD_EVERY_TICKS) {
-            st.session.clock_mut().yield_begin();
-            return Ok(UpdateDeadline::Yield(1));
-        }
-        Ok(UpdateDeadline::Continue(1))
-    });
+    for (name, value) in env.platform_vars() {
+        wasi.env(name, value);
+    }
+    let mut store = new_store(service, wasi.build_p1(), req);
+    let wall_limit = env.limits.wall_time;
     let started = Instant::now();
     let instance = match service.pre.instantiate_async(&mut store).await {
         Ok(i) => i,
@@ -223,10 +188,64 @@ pub async fn run_instance(
     outcome
 }
 
+/// A store for one instance of `service` handling `req`, with its memory
+/// limits and the epoch callback that enforces its CPU and wall-clock
+/// limits and makes it yield its thread now and then.
+pub fn new_store(
+    service: &LoadedService,
+    wasi: wasmtime_wasi::p1::WasiP1Ctx,
+    req: DownstreamRequest,
+) -> Store<GuestState> {
+    let env = service.env.clone();
+    let limits = env.limits.clone();
+    let state = GuestState {
+        wasi,
+        session: Session::new(env.clone(), req),
+        limits: GuestLimiter::new(
+            StoreLimitsBuilder::new()
+                .memory_size(limits.heap_bytes)
+                .instances(1)
+                .build(),
+            env.heap.clone(),
+        ),
+        memory: None,
+        interrupted: None,
+    };
+    let mut store = Store::new(service.pre.module().engine(), state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
+    let mut ticks: u32 = 0;
+    store.epoch_deadline_callback(move |mut ctx| {
+        let st = ctx.data_mut();
+        st.session.clock_mut().tick();
+        if st.session.clock().cpu() > cpu_limit {
+            st.interrupted = Some(InstanceLimit::Cpu);
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        if st.session.clock().wall() > wall_limit {
+            st.interrupted = Some(InstanceLimit::Wall);
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        // Every few ticks, give the thread back to other requests: a guest
+        // that computes must not starve the tasks queued behind it.
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(YIELD_EVERY_TICKS) {
+            st.session.clock_mut().yield_begin();
+            return Ok(UpdateDeadline::Yield(1));
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
+    store
+}
+
 /// Resolves when one client request has lasted longer than `limit` (at
 /// most twice `limit` after it began, for a reused instance): each request
 /// the instance takes restarts the count.
-async fn wall_watchdog(serial: &std::sync::atomic::AtomicU64, limit: std::time::Duration) {
+pub(crate) async fn wall_watchdog(
+    serial: &std::sync::atomic::AtomicU64,
+    limit: std::time::Duration,
+) {
     loop {
         let timed = serial.load(std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(limit).await;

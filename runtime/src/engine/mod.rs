@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod execute;
 pub mod loaded;
+pub mod run_main;
 
 use crate::abi::state::GuestState;
 use crate::host::clock::EPOCH_TICK;

@@ -16,6 +16,7 @@ pub mod http_cache;
 pub mod kv;
 pub mod ledger;
 pub mod logs;
+pub mod platform;
 pub mod program_output;
 pub mod send;
 pub mod service;

@@ -44,6 +44,8 @@ pub struct ServiceEnv {
     /// edge) rather than the process's own (`serve`, a developer's
     /// terminal).
     pub log_program_output: bool,
+    /// What the platform tells each instance (`FASTLY_*` variables).
+    pub platform: super::platform::Platform,
     /// Instances waiting in `next_request_wait`.
     idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
 }
@@ -72,6 +74,7 @@ impl ServiceEnv {
             cache: None,
             heap: None,
             log_program_output: false,
+            platform: super::platform::Platform::local(),
             idle: Mutex::default(),
         })
     }
@@ -80,6 +83,18 @@ impl ServiceEnv {
     pub fn with_program_output_logged(mut self) -> Self {
         self.log_program_output = true;
         self
+    }
+
+    /// Describes the platform to instances as `platform`.
+    pub fn with_platform(mut self, platform: super::platform::Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// The `FASTLY_*` variables of a new instance.
+    pub fn platform_vars(&self) -> Vec<(&'static str, String)> {
+        let generation = self.cache.as_ref().map_or(0, |c| c.generation(&self.name));
+        self.platform.vars(generation)
     }
 
     /// Draws instances' memory from `heap`.

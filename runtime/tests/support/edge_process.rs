@@ -17,6 +17,8 @@ pub struct Edge {
     pub http: SocketAddr,
     /// `/healthz`, `/readyz`, `/metrics`.
     pub admin: SocketAddr,
+    /// The purge API.
+    pub purge: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -27,8 +29,9 @@ impl Drop for Edge {
     }
 }
 
-/// What to start: `edge.yaml` lines after `services: []`, the WAT guest
-/// (tests/guests/wat/<guest>.wat) and its service (YAML flow mapping with
+/// What to start: `edge.yaml` lines after `services: []`, the guest (a WAT
+/// guest's name, tests/guests/wat/<guest>.wat, or the path of a built
+/// `.wasm`) and its service (YAML flow mapping with
 /// name, domains, package and perhaps backends).
 pub struct EdgeSpec<'a> {
     pub edge_yaml: &'a str,
@@ -56,8 +59,11 @@ impl Edge {
             }
             None => Command::new(env!("CARGO_BIN_EXE_anywhere")),
         };
+        let purge: SocketAddr = format!("127.0.0.1:{}", crate::support::free_port())
+            .parse()
+            .unwrap();
         let mut child = cmd
-            .args(["edge", "--purge-addr", "127.0.0.1:0", "--config"])
+            .args(["edge", "--purge-addr", &purge.to_string(), "--config"])
             .arg(&config)
             .arg("--xqd-dir")
             .arg(&xqd)
@@ -82,9 +88,12 @@ impl Edge {
             child,
             http,
             admin,
+            purge,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // A JS guest compiles for half a minute in a debug build, longer
+        // while other tests compile too.
+        let deadline = Instant::now() + Duration::from_secs(240);
         while get(edge.admin, "/readyz", "x", &[]).0 != 200 {
             assert!(Instant::now() < deadline, "the edge never became ready");
             std::thread::sleep(Duration::from_millis(100));
@@ -102,7 +111,11 @@ impl Edge {
 
 /// What the loader does: stage the guest's version, switch to it.
 fn activate(xqd: &Path, guest: &str, service: &str) {
-    let wasm = wat::parse_file(crate::support::wat_guest(guest)).unwrap();
+    let wasm = if guest.ends_with(".wasm") {
+        std::fs::read(guest).unwrap_or_else(|e| panic!("{guest}: {e} (run tests/guests/build)"))
+    } else {
+        wat::parse_file(crate::support::wat_guest(guest)).unwrap()
+    };
     let xqd = anywhere::xqd::Xqd::new(xqd);
     let staged = xqd.new_staging().unwrap().keep();
     std::fs::write(staged.join("main.wasm"), &wasm).unwrap();

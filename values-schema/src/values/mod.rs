@@ -10,6 +10,7 @@ mod image;
 mod limits;
 mod network_policy;
 mod observability;
+mod pop;
 mod scheduling;
 mod services;
 mod storage;
@@ -24,6 +25,7 @@ pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;
 pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
 pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
+pub use pop::Pop;
 pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
 pub use services::{Backend, ConfigStore, H2oService, H2oServiceType, PackageSource, Service};
 pub use storage::{
@@ -83,6 +85,9 @@ pub struct Values {
     pub egress: Egress,
     /// Which proxies are believed about the client's address.
     pub client_address: ClientAddress,
+    /// What programs are told about this POP (`FASTLY_POP`, `FASTLY_REGION`,
+    /// `FASTLY_CUSTOMER_ID`).
+    pub pop: Pop,
     /// Metrics and logs.
     pub observability: Observability,
     /// Node labels the pods must run on.
@@ -154,6 +159,7 @@ impl Default for Values {
             limits: Limits::default(),
             egress: Egress::default(),
             client_address: ClientAddress::default(),
+            pop: Pop::default(),
             observability: Observability::default(),
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),

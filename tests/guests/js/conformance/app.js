@@ -14,6 +14,7 @@ import { RateCounter, PenaltyBox, EdgeRateLimiter } from "fastly:edge-rate-limit
 import { Device } from "fastly:device";
 import { vCpuTime } from "fastly:compute";
 import { allowDynamicBackends } from "fastly:experimental";
+import { env } from "fastly:env";
 
 allowDynamicBackends(true);
 
@@ -27,6 +28,12 @@ async function handle(event) {
   switch (url.pathname) {
     case "/hello":
       return new Response("hello\n");
+    case "/env": {
+      const names = ["FASTLY_CACHE_GENERATION", "FASTLY_CUSTOMER_ID", "FASTLY_HOSTNAME",
+        "FASTLY_IS_STAGING", "FASTLY_POP", "FASTLY_REGION", "FASTLY_SERVICE_ID",
+        "FASTLY_SERVICE_VERSION", "FASTLY_TRACE_ID"];
+      return json(Object.fromEntries(names.map((n) => [n, env(n)])));
+    }
     case "/request":
       return json({
         method: req.method,

@@ -1,0 +1,118 @@
+//! The platform's `FASTLY_*` variables, read by a real JS program (built
+//! with @fastly/js-compute, `fastly:env`): the local tool's conventions
+//! under `anywhere serve`, the POP's values and the service's ids under
+//! `anywhere edge`, with the cache generation following purge-alls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "support/edge_process.rs"]
+mod edge_process;
+
+use edge_process::{Edge, EdgeSpec};
+use support::*;
+
+fn is_hex32(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_gives_the_local_tools_values() {
+    let s = serve(&js_guest("conformance"), None, &[]);
+    let first = get(s.addr, "/env").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let a = first.json();
+    assert_eq!(a["FASTLY_HOSTNAME"], "localhost");
+    assert_eq!(a["FASTLY_IS_STAGING"], "0");
+    assert_eq!(a["FASTLY_SERVICE_VERSION"], "0");
+    assert_eq!(a["FASTLY_SERVICE_ID"], "0000000000000000000000");
+    assert_eq!(a["FASTLY_CUSTOMER_ID"], "0000000000000000000000");
+    assert_eq!(a["FASTLY_CACHE_GENERATION"], "0");
+    assert_eq!(a["FASTLY_POP"], "XXX");
+    assert_eq!(a["FASTLY_REGION"], "Somewhere");
+    let b = get(s.addr, "/env").await.json();
+    let (ta, tb) = (
+        a["FASTLY_TRACE_ID"].as_str().unwrap(),
+        b["FASTLY_TRACE_ID"].as_str().unwrap(),
+    );
+    assert!(is_hex32(ta) && is_hex32(tb), "{ta} {tb}");
+    let (na, nb) = (
+        u128::from_str_radix(ta, 16).unwrap(),
+        u128::from_str_radix(tb, 16).unwrap(),
+    );
+    assert!(nb > na, "trace ids count up: {ta} then {tb}");
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+}
+
+fn purge_all(edge: &Edge, service: &str) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(edge.purge).unwrap();
+    write!(
+        c,
+        "POST /service/{service}/purge_all HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn edge_gives_the_pops_values_and_the_services_ids() {
+    let wasm = js_guest("conformance");
+    let edge = Edge::start(EdgeSpec {
+        edge_yaml: "pop: { name: AMS, region: Europe, customerId: c0ffee }\nlimits: { cpuTime: 1s }\n",
+        guest: wasm.to_str().unwrap(),
+        service: "{name: shop, domains: [shop.example], package: {oci: test/shop:1}}",
+        netns: None,
+    });
+    let env = |edge: &Edge| {
+        let (status, text) = edge_process::get(edge.http, "/env", "shop.example", &[]);
+        assert_eq!(status, 200, "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        // A chunked answer: the JSON is the one line starting with `{`.
+        let json = body.lines().find(|l| l.starts_with('{')).unwrap();
+        serde_json::from_str::<serde_json::Value>(json).unwrap()
+    };
+    let a = env(&edge);
+    assert_eq!(a["FASTLY_POP"], "AMS");
+    assert_eq!(a["FASTLY_REGION"], "Europe");
+    assert_eq!(a["FASTLY_CUSTOMER_ID"], "c0ffee");
+    assert_eq!(a["FASTLY_IS_STAGING"], "0");
+    assert_eq!(a["FASTLY_HOSTNAME"], host_name());
+    let id = a["FASTLY_SERVICE_ID"].as_str().unwrap();
+    assert_eq!(id.len(), 22);
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()) && id != "0".repeat(22));
+    let version: u64 = a["FASTLY_SERVICE_VERSION"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(version > 0, "a version derived from the version id");
+    assert_eq!(a["FASTLY_CACHE_GENERATION"], "0");
+    let b = env(&edge);
+    let (ta, tb) = (
+        a["FASTLY_TRACE_ID"].as_str().unwrap(),
+        b["FASTLY_TRACE_ID"].as_str().unwrap(),
+    );
+    assert!(is_hex32(ta) && is_hex32(tb) && ta != tb, "{ta} {tb}");
+    assert_eq!(b["FASTLY_SERVICE_ID"], id, "the same service, the same id");
+
+    purge_all(&edge, "shop");
+    purge_all(&edge, "shop");
+    assert_eq!(env(&edge)["FASTLY_CACHE_GENERATION"], "2");
+}
