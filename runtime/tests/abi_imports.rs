@@ -85,6 +85,56 @@ fn hostcall_functions() -> BTreeMap<String, (String, String)> {
     found
 }
 
+/// The "Fixed answer: …" note in the doc comment of function `f` (its
+/// generic arguments dropped) in `runtime/src/abi/<file>.rs`, or in any
+/// other file there when that one does not define it.
+fn fixed_answer(file: &str, f: &str) -> Option<String> {
+    let dir = root().join("runtime/src/abi");
+    let name = f.split("::<").next().unwrap_or(f);
+    let name = name.rsplit("::").next().unwrap_or(name);
+    let mut files = vec![dir.join(format!("{file}.rs"))];
+    files.extend(
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs")),
+    );
+    let code = files.iter().find_map(|path| {
+        let code = std::fs::read_to_string(path).ok()?;
+        let defines = code.lines().any(|l| {
+            let l = l
+                .trim_start()
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ");
+            l.starts_with(&format!("fn {name}(")) || l.starts_with(&format!("fn {name}<"))
+        });
+        defines.then_some(code)
+    })?;
+    let lines: Vec<&str> = code.lines().collect();
+    let at = lines.iter().position(|l| {
+        let l = l
+            .trim_start()
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ");
+        l.starts_with(&format!("fn {name}(")) || l.starts_with(&format!("fn {name}<"))
+    })?;
+    let mut doc = Vec::new();
+    for l in lines[..at].iter().rev() {
+        let t = l.trim_start();
+        if let Some(text) = t.strip_prefix("///") {
+            doc.push(text.trim());
+        } else if !t.starts_with("#[") {
+            break;
+        }
+    }
+    doc.reverse();
+    let start = doc.iter().position(|l| l.starts_with("Fixed answer:"))?;
+    let mut note: Vec<&str> = vec![doc[start].trim_start_matches("Fixed answer:").trim()];
+    note.extend(doc[start + 1..].iter().take_while(|l| !l.is_empty()));
+    Some(note.join(" "))
+}
+
 /// `module::name` → implemented?
 fn link(rt: &Runtime, wasm: &[u8]) -> BTreeMap<String, bool> {
     let (module, _) =
@@ -141,38 +191,73 @@ fn every_import_links_and_the_compatibility_list_is_true() {
             })
             .or_insert((*ok, "rust"));
     }
-    let implemented = all.values().filter(|(ok, _)| *ok).count();
     let functions = hostcall_functions();
-    let mut table = format!(
-        "{} functions: {} implemented, {} answer `UNSUPPORTED`.\n\n| import | status | function | declared by |\n|---|---|---|---|\n",
-        all.len(),
-        implemented,
-        all.len() - implemented
-    );
+    let mut rows = String::new();
+    // Per module: real, fixed, unsupported.
+    let mut by_module: BTreeMap<String, [usize; 3]> = BTreeMap::new();
     for (q, (ok, by)) in &all {
         let by = match *by {
             "js" => "js-compute 3.46",
             "rust" => "fastly-sys 0.13",
             _ => "both",
         };
-        let function = match functions.get(q) {
-            Some((file, f)) => format!("[`{file}::{f}`](../runtime/src/abi/{file}.rs)"),
-            None if q.starts_with("wasi_snapshot_preview1::") => "wasmtime-wasi".to_owned(),
-            None if q == "fastly_abi::init" => {
-                "[`add_to_linker`](../runtime/src/abi/mod.rs)".to_owned()
+        let (function, fixed) = match functions.get(q) {
+            Some((file, f)) => {
+                // A helper's name that says it answers a constant must say
+                // which answer and why.
+                let fixed = fixed_answer(file, f);
+                let name = f.split("::<").next().unwrap_or(f);
+                assert!(
+                    fixed.is_some()
+                        || !["absent_", "fixed_", "flag_false", "tcp_keepalive_unset"]
+                            .iter()
+                            .any(|p| name.starts_with(p)),
+                    "{q}: `{f}` answers a constant; its doc comment needs a `Fixed answer:` line"
+                );
+                (
+                    format!("[`{file}::{f}`](../runtime/src/abi/{file}.rs)"),
+                    fixed,
+                )
             }
-            None if !*ok => "—".to_owned(),
+            None if q.starts_with("wasi_snapshot_preview1::") => ("wasmtime-wasi".to_owned(), None),
+            None if q == "fastly_abi::init" => (
+                "[`add_to_linker`](../runtime/src/abi/mod.rs)".to_owned(),
+                None,
+            ),
+            None if !*ok => ("—".to_owned(), None),
             None => panic!("{q} is implemented but no `hostcall!` line links it"),
         };
+        let (column, status) = match (ok, &fixed) {
+            (false, _) => (2, "**unsupported**".to_owned()),
+            (true, Some(why)) => (1, format!("fixed: {why}")),
+            (true, None) => (0, "real".to_owned()),
+        };
+        let module = q.split("::").next().unwrap_or(q).to_owned();
+        by_module.entry(module).or_default()[column] += 1;
+        rows.push_str(&format!("| `{q}` | {status} | {function} | {by} |\n"));
+    }
+    let total = by_module.values().fold([0; 3], |mut t, c| {
+        for i in 0..3 {
+            t[i] += c[i];
+        }
+        t
+    });
+    let mut table = format!(
+        "{} functions: {} real, {} with a fixed answer, {} answer `UNSUPPORTED`.\n\n| module | real | fixed answer | unsupported |\n|---|---|---|---|\n",
+        all.len(),
+        total[0],
+        total[1],
+        total[2]
+    );
+    for (module, [real, fixed, unsupported]) in &by_module {
         table.push_str(&format!(
-            "| `{q}` | {} | {function} | {by} |\n",
-            if *ok {
-                "implemented"
-            } else {
-                "**unsupported**"
-            }
+            "| `{module}` | {real} | {fixed} | {unsupported} |\n"
         ));
     }
+    table.push_str(&format!(
+        "| **all** | **{}** | **{}** | **{}** |\n\n| import | status | function | declared by |\n|---|---|---|---|\n{rows}",
+        total[0], total[1], total[2]
+    ));
     let path = root().join("docs/compatibility.md");
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
     let marker = "<!-- generated by runtime/tests/abi_imports.rs -->\n";

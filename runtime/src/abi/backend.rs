@@ -66,6 +66,8 @@ fn exists(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostR
 
 /// `fastly_backend::is_healthy`: no health checks run here, so health is
 /// "unknown" (0), as Fastly answers for a backend without a health check.
+///
+/// Fixed answer: 0 (unknown); no health checks run.
 fn is_healthy(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostResult<()> {
     named(m, s, np, nl)?;
     m.u32(out, 0)
@@ -134,6 +136,8 @@ fn get_http_keepalive_time(
 }
 
 /// `fastly_backend::get_tcp_keepalive_enable`: 0, TCP keepalive is off.
+///
+/// Fixed answer: 0; TCP keepalive settings are not applied.
 fn get_tcp_keepalive_enable(
     m: &mut Mem<'_>,
     s: &mut Session,
@@ -147,6 +151,8 @@ fn get_tcp_keepalive_enable(
 
 /// `fastly_backend::get_tcp_keepalive_interval`, `_probes` and `_time`:
 /// `NONE`, as TCP keepalive is off.
+///
+/// Fixed answer: `NONE`; TCP keepalive settings are not applied.
 fn tcp_keepalive_unset(
     m: &mut Mem<'_>,
     s: &mut Session,

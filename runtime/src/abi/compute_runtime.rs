@@ -32,6 +32,8 @@ fn get_heap_mib(m: &mut Mem<'_>, _s: &mut Session, out: u32) -> HostResult<()> {
 
 /// `has_domain_inspector`, `has_image_optimizer`, `has_origin_inspector`:
 /// 0, as these products do not exist in a self-hosted POP.
+///
+/// Fixed answer: 0; the product does not exist in a self-hosted POP.
 fn absent_product(m: &mut Mem<'_>, _s: &mut Session, out: u32) -> HostResult<()> {
     m.u32(out, 0)
 }

@@ -173,6 +173,9 @@ fn downstream_original_header_count(
 /// The TLS, fingerprint, bot and compliance texts of client request `req`
 /// (`downstream_tls_protocol` and the like): always `NONE` (`BADF` for a
 /// handle that is not a client request).
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress, and fingerprints, bot
+/// and compliance data are not computed.
 fn absent_text_of(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -186,6 +189,8 @@ fn absent_text_of(
 }
 
 /// `downstream_tls_ja3_md5` of client request `req`: always `NONE`.
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress.
 fn absent_digest_of(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -200,6 +205,9 @@ fn absent_digest_of(
 /// `downstream_bot_category_kind` and
 /// `downstream_tls_client_cert_verify_result` of client request `req`:
 /// always `NONE`.
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress and bots are not
+/// classified.
 fn absent_word_of(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -213,6 +221,8 @@ fn absent_word_of(
 /// The yes-or-no facts of client request `req` (`fastly_key_is_valid`,
 /// `downstream_client_ddos_detected`, `downstream_bot_*`,
 /// `downstream_resvpnproxy_is_*`): always 0.
+///
+/// Fixed answer: 0; no bot, DDoS or VPN detection and no Fastly keys here.
 fn flag_false_of(m: &mut Mem<'_>, s: &mut Session, req: RequestHandle, out: u32) -> HostResult<()> {
     s.downstream_meta(Some(req))?;
     m.u32(out, 0)
@@ -221,6 +231,8 @@ fn flag_false_of(m: &mut Mem<'_>, s: &mut Session, req: RequestHandle, out: u32)
 /// The handle-less TLS and fingerprint texts of the current client request
 /// (`fastly_http_req::downstream_tls_protocol` and the like): always
 /// `NONE`, as TLS ends at the Ingress.
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress.
 pub(super) fn absent_text(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -234,6 +246,8 @@ pub(super) fn absent_text(
 
 /// `fastly_http_req::downstream_tls_ja3_md5` of the current client
 /// request: always `NONE`.
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress.
 pub(super) fn absent_digest(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -246,6 +260,8 @@ pub(super) fn absent_digest(
 
 /// `fastly_http_req::downstream_tls_client_cert_verify_result` of the
 /// current client request: always `NONE`.
+///
+/// Fixed answer: `NONE`; TLS ends at the Ingress.
 pub(super) fn absent_word(_m: &mut Mem<'_>, s: &mut Session, _out: u32) -> HostResult<()> {
     s.downstream_meta(None)?;
     Err(HostError::None)

@@ -232,6 +232,9 @@ fn cache_override_v3_set(
 }
 
 /// `framing_headers_mode_set`: accepted; framing is always ours.
+///
+/// Fixed answer: accepted and ignored; we frame requests to backends
+/// ourselves.
 fn framing_headers_mode_set(
     _m: &mut Mem<'_>,
     s: &mut Session,
@@ -295,6 +298,8 @@ fn original_header_count(m: &mut Mem<'_>, s: &mut Session, out: u32) -> HostResu
 
 /// A fixed answer of 0: `downstream_client_ddos_detected` (no DDoS
 /// detection here) and `fastly_key_is_valid` (no Fastly keys here).
+///
+/// Fixed answer: 0; no DDoS detection and no Fastly keys here.
 fn fixed_zero(m: &mut Mem<'_>, _s: &mut Session, out: u32) -> HostResult<()> {
     m.u32(out, 0)
 }

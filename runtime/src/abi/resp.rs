@@ -93,6 +93,9 @@ fn send_downstream(
 /// `fastly_http_resp::framing_headers_mode_set` and
 /// `http_keepalive_mode_set`: accepted for a live response and ignored
 /// (framing and keep-alive are the front end's to decide).
+///
+/// Fixed answer: accepted and ignored; the front end frames responses and
+/// keeps connections alive.
 fn mode_set(_m: &mut Mem<'_>, s: &mut Session, h: ResponseHandle, _mode: u32) -> HostResult<()> {
     s.get(h).map(drop)
 }
