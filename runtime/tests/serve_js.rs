@@ -246,8 +246,16 @@ async fn logs_geo_device_acl_and_rate_limits() {
     assert_eq!(over["blocked"], true);
     assert_eq!(over["count"], 1);
 
-    let cpu = get(s.addr, "/cpu?n=10").await.json();
-    assert!(cpu["vcpu"].as_f64().unwrap() >= 0.0, "{cpu}");
+    // The vCPU clock moves with the program's work, and stays under the
+    // 50 ms limit: a clock that stood still would spin into the limit.
+    let spin = get(s.addr, "/cpu-spin?ms=5").await;
+    assert_eq!(spin.status, 200, "{}", spin.body);
+    let spin = spin.json();
+    let (before, after) = (
+        spin["before"].as_f64().unwrap(),
+        spin["after"].as_f64().unwrap(),
+    );
+    assert!(after - before >= 5.0 && after <= 60.0, "{spin}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,6 +266,53 @@ async fn a_failing_request_fails_alone() {
         assert_eq!(r.status, 500, "{path}: {}", r.body);
         assert_eq!(get(s.addr, "/hello").await.body, "hello\n", "after {path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    viceroy,
+    ignore = "the limits are anywhere's flags: nothing to compare"
+)]
+async fn each_failure_is_stopped_by_its_own_limit() {
+    let admin = format!("127.0.0.1:{}", free_port());
+    // CPU time high enough that only the loop reaches it.
+    let s = serve(
+        &js_guest("conformance"),
+        None,
+        &["--cpu-time-ms", "3000", "--admin-addr", &admin],
+    );
+    let admin: std::net::SocketAddr = admin.parse().unwrap();
+    let kills = || async move {
+        let text = get(admin, "/metrics").await.body;
+        text.lines()
+            .find(|l| {
+                l.starts_with("anywhere_guest_limit_kills_total{") && l.contains("kind=\"cpu\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // The heap limit (128 MiB) stops the hog long before 3 s of CPU: the
+    // SDK reports out of memory and answers 500 itself.
+    let started = std::time::Instant::now();
+    let r = get(s.addr, "/oom").await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.headers.get("x-anywhere-error").is_none(),
+        "the SDK's own 500"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(kills().await, 0, "no CPU kill for the hog");
+    // The loop is stopped by the CPU limit, and the metric says so.
+    let r = get(s.addr, "/loop").await;
+    assert_eq!(r.status, 500);
+    assert!(r.body.contains("CPU time limit"), "{}", r.body);
+    assert_eq!(kills().await, 1);
+    assert_eq!(get(s.addr, "/hello").await.body, "hello\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

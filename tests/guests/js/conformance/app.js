@@ -152,6 +152,19 @@ async function handle(event) {
       const blocked = limiter.checkRate(q.get("who") || "me", 1, 1, Number(q.get("limit") || 1000), 1);
       return json({ blocked, count: new RateCounter("rc").lookupCount(q.get("who") || "me", 10) });
     }
+    case "/cpu-spin": {
+      // Spins until the platform's vCPU clock has moved `ms`: a clock that
+      // stood still would spin into the CPU limit.
+      const want = Number(q.get("ms") || 5);
+      const before = vCpuTime();
+      let after = before;
+      let x = 0;
+      while (after - before < want) {
+        for (let i = 0; i < 10000; i++) x += i;
+        after = vCpuTime();
+      }
+      return json({ before, after, x });
+    }
     case "/cpu": {
       let x = 0;
       for (let i = 0; i < Number(q.get("n") || 1000); i++) x += i;
@@ -163,8 +176,10 @@ async function handle(event) {
     case "/loop":
       for (;;) {}
     case "/oom": {
+      // 8 MiB at a time, without touching it: the heap limit comes long
+      // before the CPU limit.
       const hog = [];
-      for (;;) hog.push(new Array(1 << 20).fill(1));
+      for (;;) hog.push(new ArrayBuffer(8 << 20));
     }
     case "/recurse": {
       const deep = (n) => deep(n + 1) + 1;
