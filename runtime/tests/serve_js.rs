@@ -368,3 +368,42 @@ async fn a_package_made_by_the_fastly_cli_runs_with_its_own_manifest() {
     assert_eq!(j["greeting"], "hello from inside the package");
     assert_eq!(j["legacy"], "packaged dictionary");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn framing_headers_are_the_programs_only_when_it_asks() {
+    let (s, _dir) = conformance().await;
+    // Automatic: the streamed body is chunked; the program's length is gone.
+    let auto = get(s.addr, "/framing?manual=0").await;
+    assert_eq!(auto.body, "hello world");
+    assert!(
+        auto.headers.get("content-length").is_none(),
+        "{:?}",
+        auto.headers
+    );
+    // Manual: the program's Content-Length frames the streamed body.
+    let manual = get(s.addr, "/framing?manual=1").await;
+    assert_eq!(manual.body, "hello world");
+    assert_eq!(
+        manual
+            .headers
+            .get("content-length")
+            .map(|v| v.to_str().unwrap()),
+        Some("11")
+    );
+    assert!(manual.headers.get("transfer-encoding").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_framing_headers_reach_the_backend_only_when_asked() {
+    let (s, _dir, _origin) = conformance_with_origin().await;
+    let auto = get(s.addr, "/framing-backend?manual=0").await;
+    assert_eq!(
+        auto.body, "content-length=- transfer-encoding=chunked body=hello world",
+        "a streamed request body is chunked"
+    );
+    let manual = get(s.addr, "/framing-backend?manual=1").await;
+    assert_eq!(
+        manual.body, "content-length=11 transfer-encoding=- body=hello world",
+        "the program's own length"
+    );
+}

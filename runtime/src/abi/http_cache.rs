@@ -403,7 +403,7 @@ fn response_of(s: &mut Session, head: &StoredHead) -> ResponseHandle {
     parts.headers = headers;
     s.insert(ResponseState {
         parts,
-        remote_addr: None,
+        ..ResponseState::new()
     })
 }
 

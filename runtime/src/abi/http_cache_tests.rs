@@ -28,7 +28,7 @@ fn response(g: &mut TestGuest, status: u16, headers: &[(&str, &str)]) -> Respons
     }
     g.session.insert(ResponseState {
         parts,
-        remote_addr: None,
+        ..ResponseState::new()
     })
 }
 

@@ -231,17 +231,18 @@ fn cache_override_v3_set(
     Ok(())
 }
 
-/// `framing_headers_mode_set`: accepted; framing is always ours.
-///
-/// Fixed answer: accepted and ignored; we frame requests to backends
-/// ourselves.
+/// `framing_headers_mode_set`: whether the request keeps the program's own
+/// `Content-Length` or `Transfer-Encoding` when it goes to the backend (1,
+/// when they are valid HTTP/1.1) or is framed from its body (0).
 fn framing_headers_mode_set(
     _m: &mut Mem<'_>,
     s: &mut Session,
     h: RequestHandle,
-    _mode: u32,
+    mode: u32,
 ) -> HostResult<()> {
-    s.get(h).map(drop)
+    let mode = crate::host::framing::FramingMode::from_abi(mode)?;
+    s.get_mut(h)?.framing = mode;
+    Ok(())
 }
 
 /// `downstream_client_ip_addr`: the client's address.

@@ -16,8 +16,8 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     hostcall!(l, "fastly_http_resp", status_get(h, out));
     hostcall!(l, "fastly_http_resp", status_set(h, status));
     hostcall!(l, "fastly_http_resp", send_downstream(rh, bh, streaming));
-    hostcall!(l, "fastly_http_resp", framing_headers_mode_set(h, mode) => mode_set);
-    hostcall!(l, "fastly_http_resp", http_keepalive_mode_set(h, mode) => mode_set);
+    hostcall!(l, "fastly_http_resp", framing_headers_mode_set(h, mode));
+    hostcall!(l, "fastly_http_resp", http_keepalive_mode_set(h, mode));
     hostcall!(l, "fastly_http_resp", get_addr_dest_ip(h, out, nw));
     hostcall!(l, "fastly_http_resp", get_addr_dest_port(h, out));
     Ok(())
@@ -69,7 +69,8 @@ fn send_downstream(
     if !s.contains(bh) {
         return Err(HostError::BadHandle(bh.into()));
     }
-    let mut parts = s.take(rh)?.parts;
+    let state = s.take(rh)?;
+    let mut parts = state.parts;
     let body = s.take(bh)?;
     let outgoing = if streaming != 0 {
         let (handle_body, out) = body.into_streaming();
@@ -80,9 +81,18 @@ fn send_downstream(
     };
     // Framing is ours to decide (as Fastly does by default): the guest's
     // Content-Length or Transfer-Encoding could disagree with the body.
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    // Asked for and valid, they are kept; hyper then frames by them, and a
+    // body that disagrees ends the connection early.
+    if let Err(why) = crate::host::framing::apply(&mut parts.headers, state.framing) {
+        tracing::debug!(service = %s.env().name, "response framing headers not kept: {why}");
+    }
     parts.headers.remove(http::header::CONNECTION);
+    if state.keepalive == crate::host::framing::KeepaliveMode::Close {
+        parts.headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     parts.version = http::Version::HTTP_11;
     let respond = s.take_responder().ok_or(HostError::None)?;
     // The client may have gone; that is not the guest's error.
@@ -90,14 +100,31 @@ fn send_downstream(
     Ok(())
 }
 
-/// `fastly_http_resp::framing_headers_mode_set` and
-/// `http_keepalive_mode_set`: accepted for a live response and ignored
-/// (framing and keep-alive are the front end's to decide).
-///
-/// Fixed answer: accepted and ignored; the front end frames responses and
-/// keeps connections alive.
-fn mode_set(_m: &mut Mem<'_>, s: &mut Session, h: ResponseHandle, _mode: u32) -> HostResult<()> {
-    s.get(h).map(drop)
+/// `fastly_http_resp::framing_headers_mode_set`: whether the response keeps
+/// the program's own `Content-Length` or `Transfer-Encoding` (1, when they
+/// are valid HTTP/1.1) or is framed from its body (0).
+fn framing_headers_mode_set(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    h: ResponseHandle,
+    mode: u32,
+) -> HostResult<()> {
+    let mode = crate::host::framing::FramingMode::from_abi(mode)?;
+    s.get_mut(h)?.framing = mode;
+    Ok(())
+}
+
+/// `fastly_http_resp::http_keepalive_mode_set`: 1 closes the client's
+/// HTTP/1 connection after this response (`Connection: close`).
+fn http_keepalive_mode_set(
+    _m: &mut Mem<'_>,
+    s: &mut Session,
+    h: ResponseHandle,
+    mode: u32,
+) -> HostResult<()> {
+    let mode = crate::host::framing::KeepaliveMode::from_abi(mode)?;
+    s.get_mut(h)?.keepalive = mode;
+    Ok(())
 }
 
 /// `fastly_http_resp::get_addr_dest_ip`: the address of the backend the
@@ -210,6 +237,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn modes_keep_the_programs_length_and_close_the_connection() {
+        let mut g = TestGuest::new();
+        let rh = response(&mut g);
+        g.session
+            .get_mut(rh)
+            .unwrap()
+            .parts
+            .headers
+            .insert("content-length", "5".parse().unwrap());
+        let r = g.call(|m, s| framing_headers_mode_set(m, s, rh, 2));
+        assert!(matches!(r, Err(HostError::Invalid(_))), "{r:?}");
+        g.call(|m, s| framing_headers_mode_set(m, s, rh, 1))
+            .unwrap();
+        g.call(|m, s| http_keepalive_mode_set(m, s, rh, 1)).unwrap();
+        let bh: BodyHandle = g.session.insert(Body::from_bytes("hello"));
+        g.call(|m, s| send_downstream(m, s, rh, bh, 0)).unwrap();
+        let sent = g.response.take().unwrap().await.unwrap();
+        assert_eq!(sent.headers().get("content-length").unwrap(), "5");
+        assert_eq!(sent.headers().get("connection").unwrap(), "close");
+    }
+
+    #[tokio::test]
     async fn send_downstream_streaming_keeps_the_body_open() {
         let mut g = TestGuest::new();
         let rh = response(&mut g);
@@ -226,11 +275,13 @@ mod tests {
     }
 
     #[test]
-    fn mode_set_accepts_live_responses_only() {
+    fn modes_are_set_on_live_responses_only() {
         let mut g = TestGuest::new();
         let h = response(&mut g);
-        g.call(|m, s| mode_set(m, s, h, 1)).unwrap();
-        let r = g.call(|m, s| mode_set(m, s, ResponseHandle::from(999), 0));
+        g.call(|m, s| framing_headers_mode_set(m, s, h, 1)).unwrap();
+        let r = g.call(|m, s| framing_headers_mode_set(m, s, ResponseHandle::from(999), 0));
+        assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
+        let r = g.call(|m, s| http_keepalive_mode_set(m, s, ResponseHandle::from(999), 0));
         assert!(matches!(r, Err(HostError::BadHandle(999))), "{r:?}");
     }
 

@@ -75,7 +75,7 @@ impl Session {
         let (parts, body) = resp.into_parts();
         let rh = self.insert(ResponseState {
             parts,
-            remote_addr: None,
+            ..ResponseState::new()
         });
         let bh = self.insert(Body::from_stream(boxed(body)));
         Ok((rh, bh))

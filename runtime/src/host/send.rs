@@ -194,9 +194,13 @@ impl Session {
             }
             _ => None,
         };
+        let mut parts = state.parts;
+        if let Err(why) = super::framing::apply(&mut parts.headers, state.framing) {
+            tracing::debug!(service = %self.env().name, "request framing headers not kept: {why}");
+        }
         Ok(PreparedSend {
             backend,
-            request: http::Request::from_parts(state.parts, outgoing),
+            request: http::Request::from_parts(parts, outgoing),
             gunzip: state.auto_decompress_gzip,
             cache,
         })
@@ -243,7 +247,11 @@ impl Session {
             .extensions
             .get::<hyper_util::client::legacy::connect::HttpInfo>()
             .map(|info| info.remote_addr());
-        let rh = self.insert(ResponseState { parts, remote_addr });
+        let rh = self.insert(ResponseState {
+            parts,
+            remote_addr,
+            ..ResponseState::new()
+        });
         let bh = self.insert(Body::from_stream(body));
         (rh, bh)
     }

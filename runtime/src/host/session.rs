@@ -37,6 +37,8 @@ pub struct RequestState {
     pub auto_decompress_gzip: bool,
     /// The program's `cache_override_*`.
     pub cache_override: crate::cache::freshness::Overrides,
+    /// Who frames the body (`framing_headers_mode_set`).
+    pub framing: super::framing::FramingMode,
 }
 
 impl RequestState {
@@ -46,6 +48,7 @@ impl RequestState {
             parts: http::Request::new(()).into_parts().0,
             auto_decompress_gzip: false,
             cache_override: Default::default(),
+            framing: Default::default(),
         }
     }
 }
@@ -63,6 +66,11 @@ pub struct ResponseState {
     pub parts: http::response::Parts,
     /// The backend address it came from.
     pub remote_addr: Option<SocketAddr>,
+    /// Who frames the body (`framing_headers_mode_set`).
+    pub framing: super::framing::FramingMode,
+    /// Whether the client's connection stays open after it
+    /// (`http_keepalive_mode_set`).
+    pub keepalive: super::framing::KeepaliveMode,
 }
 
 impl ResponseState {
@@ -71,6 +79,8 @@ impl ResponseState {
         ResponseState {
             parts: http::Response::new(()).into_parts().0,
             remote_addr: None,
+            framing: Default::default(),
+            keepalive: Default::default(),
         }
     }
 }

@@ -156,12 +156,29 @@ pub async fn start_origin() -> SocketAddr {
                             .and_then(|h| h.to_str().ok())
                             .unwrap_or("")
                             .to_owned();
-                        let text = format!(
-                            "origin saw {} {} host={host} x-from-guest={from_guest} body={}",
-                            parts.method,
-                            parts.uri.path(),
-                            String::from_utf8_lossy(&body)
-                        );
+                        let framing = |name: &str| {
+                            parts
+                                .headers
+                                .get(name)
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("-")
+                                .to_owned()
+                        };
+                        let text = if parts.uri.path() == "/framing" {
+                            format!(
+                                "content-length={} transfer-encoding={} body={}",
+                                framing("content-length"),
+                                framing("transfer-encoding"),
+                                String::from_utf8_lossy(&body)
+                            )
+                        } else {
+                            format!(
+                                "origin saw {} {} host={host} x-from-guest={from_guest} body={}",
+                                parts.method,
+                                parts.uri.path(),
+                                String::from_utf8_lossy(&body)
+                            )
+                        };
                         let gzip = parts.uri.path() == "/gzip";
                         let status = if parts.uri.path() == "/missing" {
                             404

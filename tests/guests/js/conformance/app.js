@@ -21,6 +21,17 @@ allowDynamicBackends(true);
 const json = (value, status = 200) =>
   new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
 
+function helloWorldStream() {
+  const bytes = new TextEncoder();
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes.encode("hello"));
+      controller.enqueue(bytes.encode(" world"));
+      controller.close();
+    },
+  });
+}
+
 async function handle(event) {
   const req = event.request;
   const url = new URL(req.url);
@@ -33,6 +44,26 @@ async function handle(event) {
         "FASTLY_IS_STAGING", "FASTLY_POP", "FASTLY_REGION", "FASTLY_SERVICE_ID",
         "FASTLY_SERVICE_VERSION", "FASTLY_TRACE_ID"];
       return json(Object.fromEntries(names.map((n) => [n, env(n)])));
+    }
+    case "/framing": {
+      // A streamed body of 11 bytes, announced with the program's own
+      // Content-Length: kept only when the program asks for manual framing.
+      const manual = q.get("manual") === "1";
+      return new Response(helloWorldStream(), {
+        headers: { "content-length": "11" },
+        manualFramingHeaders: manual,
+      });
+    }
+    case "/framing-backend": {
+      const manual = q.get("manual") === "1";
+      const upstream = new Request("http://origin.example/framing", {
+        method: "POST",
+        headers: { "content-length": "11" },
+        body: helloWorldStream(),
+        manualFramingHeaders: manual,
+      });
+      const resp = await fetch(upstream, { backend: "origin" });
+      return new Response(await resp.text());
     }
     case "/request":
       return json({
