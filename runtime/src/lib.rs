@@ -71,8 +71,30 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {}
+        () = ctrl_c => INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed),
         () = term => {}
     }
     tracing::info!("shutdown requested");
+}
+
+/// Set when the shutdown came from SIGINT (Ctrl-C).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// After a graceful stop asked for by SIGINT, ends the process by that
+/// signal, as a program that does not catch it would: the parent learns it
+/// was interrupted. The Fastly CLI starts a runtime that exits with status
+/// 0 again, so a Ctrl-C that reaches both would otherwise leave `anywhere
+/// serve` running.
+#[allow(unsafe_code)]
+pub fn end_as_interrupted_if_it_was() {
+    if !INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: restoring the default disposition of SIGINT and raising it
+    // are async-signal-safe libc calls with valid constant arguments; no
+    // Rust state is touched, and the process ends here.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
+    }
 }

@@ -212,6 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         match command {
             Command::Serve(a) => {
                 anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await?;
+                anywhere::end_as_interrupted_if_it_was();
             }
             Command::Run(a) => {
                 let config = anywhere::run::RunConfig {
