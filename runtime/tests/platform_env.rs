@@ -1,7 +1,8 @@
-//! The platform's `FASTLY_*` variables, read by a real JS program (built
-//! with @fastly/js-compute, `fastly:env`): the local tool's conventions
-//! under `anywhere serve`, the POP's values and the service's ids under
-//! `anywhere edge`, with the cache generation following purge-alls.
+//! What the platform tells a real JS program (built with
+//! @fastly/js-compute): the `FASTLY_*` variables (`fastly:env`) with the
+//! local tool's conventions under `anywhere serve`, the POP's values and
+//! the service's ids under `anywhere edge`, the cache generation following
+//! purge-alls; and the client's TLS facts the Ingress forwarded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -72,10 +73,15 @@ fn purge_all(edge: &Edge, service: &str) {
 }
 
 #[test]
-fn edge_gives_the_pops_values_and_the_services_ids() {
+fn edge_gives_the_pops_values_the_services_ids_and_forwarded_tls() {
     let wasm = js_guest("conformance");
     let edge = Edge::start(EdgeSpec {
-        edge_yaml: "pop: { name: AMS, region: Europe, customerId: c0ffee }\nlimits: { cpuTime: 1s }\n",
+        edge_yaml: concat!(
+            "pop: { name: AMS, region: Europe, customerId: c0ffee }\n",
+            "limits: { cpuTime: 1s }\n",
+            "clientAddress: { trustedProxies: [127.0.0.0/8], tlsHeaders: ",
+            "{ protocol: X-TLS-Protocol, cipher: X-TLS-Cipher, ja3Md5: X-JA3, ja4: X-JA4 } }\n",
+        ),
         guest: wasm.to_str().unwrap(),
         service: "{name: shop, domains: [shop.example], package: {oci: test/shop:1}}",
         netns: None,
@@ -115,4 +121,31 @@ fn edge_gives_the_pops_values_and_the_services_ids() {
     purge_all(&edge, "shop");
     purge_all(&edge, "shop");
     assert_eq!(env(&edge)["FASTLY_CACHE_GENERATION"], "2");
+
+    // TLS ends at the Ingress, which forwards what it saw; the program
+    // reads it through the SDK and never sees the headers themselves.
+    let (status, text) = edge_process::get(
+        edge.http,
+        "/tls",
+        "shop.example",
+        &[
+            ("x-tls-protocol", "TLSv1.3"),
+            ("x-tls-cipher", "TLS_AES_256_GCM_SHA384"),
+            ("x-ja3", "e7d705a3286e19ea42f587b344ee6865"),
+            ("x-ja4", "t13d1516h2_8daaf6152771_b186095e22b6"),
+        ],
+    );
+    assert_eq!(status, 200, "{text}");
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let json = body.lines().find(|l| l.starts_with('{')).unwrap();
+    let tls: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(tls["protocol"], "TLSv1.3");
+    assert_eq!(tls["cipher"], "TLS_AES_256_GCM_SHA384");
+    // The SDK prints the 16 bytes in capitals.
+    assert_eq!(
+        tls["ja3"].as_str().map(str::to_ascii_lowercase).as_deref(),
+        Some("e7d705a3286e19ea42f587b344ee6865")
+    );
+    assert_eq!(tls["ja4"], "t13d1516h2_8daaf6152771_b186095e22b6");
+    assert_eq!(tls["forwardedHeader"], serde_json::Value::Null);
 }

@@ -1,11 +1,13 @@
 //! `fastly_http_downstream`: the client request's metadata by request
 //! handle, and the reusable-sandbox calls (`next_request`). TLS ends at the
-//! Ingress, so every TLS and fingerprint field is absent (`NONE`).
+//! Ingress: the TLS facts it forwards in headers are answered, the others
+//! (client hello, certificates, H2 and OH fingerprints) are absent (`NONE`).
 
 use super::layout::Mask;
 use super::memory::Mem;
 use super::state::GuestState;
 use super::{Guest, hostcall};
+use crate::host::forwarded_tls::ForwardedTls;
 use crate::host::handles::{PromiseHandle, RequestHandle};
 use crate::host::session::Session;
 use crate::host::{HostError, HostResult};
@@ -35,19 +37,20 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     );
     hostcall!(l, M, downstream_original_header_count(req, out));
     // Facts that exist only where TLS ends or bot and DDoS detection run.
-    hostcall!(l, M, downstream_tls_cipher_openssl_name(req, buf, max, nw) => absent_text_of);
-    hostcall!(l, M, downstream_tls_protocol(req, buf, max, nw) => absent_text_of);
+    // What the Ingress forwarded (values `clientAddress.tlsHeaders`).
+    hostcall!(l, M, downstream_tls_cipher_openssl_name(req, buf, max, nw) => tls_cipher_of);
+    hostcall!(l, M, downstream_tls_protocol(req, buf, max, nw) => tls_protocol_of);
+    hostcall!(l, M, downstream_tls_client_servername(req, buf, max, nw) => tls_server_name_of);
+    hostcall!(l, M, downstream_tls_ja4(req, buf, max, nw) => tls_ja4_of);
+    hostcall!(l, M, downstream_tls_ja3_md5(req, out, nw) => tls_ja3_md5_of);
     hostcall!(l, M, downstream_tls_client_hello(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_tls_raw_client_certificate(req, buf, max, nw) => absent_text_of);
-    hostcall!(l, M, downstream_tls_client_servername(req, buf, max, nw) => absent_text_of);
-    hostcall!(l, M, downstream_tls_ja4(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_client_h2_fingerprint(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_client_oh_fingerprint(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_bot_name(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_bot_category(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_compliance_region(req, buf, max, nw) => absent_text_of);
     hostcall!(l, M, downstream_resvpnproxy_vpn_service_name(req, buf, max, nw) => absent_text_of);
-    hostcall!(l, M, downstream_tls_ja3_md5(req, out, nw) => absent_digest_of);
     hostcall!(l, M, downstream_bot_category_kind(req, out) => absent_word_of);
     hostcall!(l, M, downstream_tls_client_cert_verify_result(req, out) => absent_word_of);
     hostcall!(l, M, fastly_key_is_valid(req, out) => flag_false_of);
@@ -188,18 +191,137 @@ fn absent_text_of(
     Err(HostError::None)
 }
 
-/// `downstream_tls_ja3_md5` of client request `req`: always `NONE`.
-///
-/// Fixed answer: `NONE`; TLS ends at the Ingress.
-fn absent_digest_of(
-    _m: &mut Mem<'_>,
+/// A forwarded TLS text of client request `req`, or of the current one
+/// (`NONE` when the Ingress did not forward it).
+#[allow(clippy::too_many_arguments)]
+fn forwarded_text(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: Option<RequestHandle>,
+    buf: u32,
+    max: u32,
+    nw: u32,
+    field: fn(&ForwardedTls) -> Option<&String>,
+) -> HostResult<()> {
+    let meta = s.downstream_meta(req)?;
+    let value = field(&meta.tls).ok_or(HostError::None)?;
+    m.out(buf, max, nw, value.as_bytes())
+}
+
+/// `downstream_tls_protocol`: as the Ingress forwarded it.
+fn tls_protocol_of(
+    m: &mut Mem<'_>,
     s: &mut Session,
     req: RequestHandle,
-    _out: u32,
-    _nw: u32,
+    buf: u32,
+    max: u32,
+    nw: u32,
 ) -> HostResult<()> {
-    s.downstream_meta(Some(req))?;
-    Err(HostError::None)
+    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.protocol.as_ref())
+}
+
+/// `downstream_tls_cipher_openssl_name`: as the Ingress forwarded it.
+fn tls_cipher_of(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.cipher.as_ref())
+}
+
+/// `downstream_tls_client_servername`: as the Ingress forwarded it.
+fn tls_server_name_of(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.server_name.as_ref())
+}
+
+/// `downstream_tls_ja4`: as the Ingress forwarded it.
+fn tls_ja4_of(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.ja4.as_ref())
+}
+
+/// `downstream_tls_ja3_md5` of client request `req`, or of the current
+/// one: the 16 bytes the Ingress forwarded as hex (`NONE` without them).
+pub(super) fn tls_ja3_md5(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: Option<RequestHandle>,
+    out: u32,
+    nw: u32,
+) -> HostResult<()> {
+    let digest = s.downstream_meta(req)?.tls.ja3_md5.ok_or(HostError::None)?;
+    m.write(out, &digest)?;
+    m.u32(nw, digest.len() as u32)
+}
+
+fn tls_ja3_md5_of(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    req: RequestHandle,
+    out: u32,
+    nw: u32,
+) -> HostResult<()> {
+    tls_ja3_md5(m, s, Some(req), out, nw)
+}
+
+/// The handle-less forwarded TLS texts of the current client request
+/// (`fastly_http_req::downstream_tls_protocol` and the like).
+pub(super) fn current_tls_protocol(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, None, buf, max, nw, |t| t.protocol.as_ref())
+}
+
+/// `fastly_http_req::downstream_tls_cipher_openssl_name`.
+pub(super) fn current_tls_cipher(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, None, buf, max, nw, |t| t.cipher.as_ref())
+}
+
+/// `fastly_http_req::downstream_tls_ja4`.
+pub(super) fn current_tls_ja4(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    buf: u32,
+    max: u32,
+    nw: u32,
+) -> HostResult<()> {
+    forwarded_text(m, s, None, buf, max, nw, |t| t.ja4.as_ref())
+}
+
+/// `fastly_http_req::downstream_tls_ja3_md5`.
+pub(super) fn current_tls_ja3_md5(
+    m: &mut Mem<'_>,
+    s: &mut Session,
+    out: u32,
+    nw: u32,
+) -> HostResult<()> {
+    tls_ja3_md5(m, s, None, out, nw)
 }
 
 /// `downstream_bot_category_kind` and
@@ -238,20 +360,6 @@ pub(super) fn absent_text(
     s: &mut Session,
     _buf: u32,
     _max: u32,
-    _nw: u32,
-) -> HostResult<()> {
-    s.downstream_meta(None)?;
-    Err(HostError::None)
-}
-
-/// `fastly_http_req::downstream_tls_ja3_md5` of the current client
-/// request: always `NONE`.
-///
-/// Fixed answer: `NONE`; TLS ends at the Ingress.
-pub(super) fn absent_digest(
-    _m: &mut Mem<'_>,
-    s: &mut Session,
-    _out: u32,
     _nw: u32,
 ) -> HostResult<()> {
     s.downstream_meta(None)?;
@@ -406,10 +514,10 @@ mod tests {
         assert_eq!(g.u32_at(out), 2);
     }
 
-    /// Fixed answers: `absent_text_of`, `absent_digest_of`,
-    /// `absent_word_of` (`NONE`) and `flag_false_of` (0) for a client
-    /// request, `BADF` for any other handle; the handle-less
-    /// `absent_text`, `absent_digest` and `absent_word` (`NONE`).
+    /// Fixed answers: `absent_text_of`, `absent_word_of` (`NONE`) and
+    /// `flag_false_of` (0) for a client request, `BADF` for any other
+    /// handle; the handle-less `absent_text` and `absent_word` (`NONE`);
+    /// and the TLS facts when the Ingress forwarded none.
     #[test]
     fn tls_and_detection_facts_are_absent() {
         let mut g = TestGuest::new();
@@ -419,10 +527,12 @@ mod tests {
         let (b, x, n) = (out.buf, out.max, out.nwritten);
         let none = [
             g.call(|m, s| absent_text_of(m, s, req, b, x, n)),
-            g.call(|m, s| absent_digest_of(m, s, req, b, n)),
+            g.call(|m, s| tls_ja3_md5_of(m, s, req, b, n)),
+            g.call(|m, s| tls_protocol_of(m, s, req, b, x, n)),
+            g.call(|m, s| current_tls_cipher(m, s, b, x, n)),
             g.call(|m, s| absent_word_of(m, s, req, b)),
             g.call(|m, s| absent_text(m, s, b, x, n)),
-            g.call(|m, s| absent_digest(m, s, b, n)),
+            g.call(|m, s| current_tls_ja3_md5(m, s, b, n)),
             g.call(|m, s| absent_word(m, s, b)),
         ];
         for r in none {
@@ -430,7 +540,7 @@ mod tests {
         }
         let badf = [
             g.call(|m, s| absent_text_of(m, s, bad, b, x, n)),
-            g.call(|m, s| absent_digest_of(m, s, bad, b, n)),
+            g.call(|m, s| tls_ja3_md5_of(m, s, bad, b, n)),
             g.call(|m, s| absent_word_of(m, s, bad, b)),
             g.call(|m, s| flag_false_of(m, s, bad, b)),
         ];
@@ -440,5 +550,37 @@ mod tests {
         g.mem[b as usize] = 7;
         g.call(|m, s| flag_false_of(m, s, req, b)).unwrap();
         assert_eq!(g.u32_at(b), 0);
+    }
+
+    #[test]
+    fn forwarded_tls_facts_are_answered() {
+        let tls = ForwardedTls {
+            protocol: Some("TLSv1.3".into()),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            server_name: Some("shop.example".into()),
+            ja3_md5: Some([7; 16]),
+            ja4: Some("t13d1516h2_8daaf6152771_02713d6af862".into()),
+        };
+        let mut g = TestGuest::with_forwarded_tls(tls);
+        let req = client(&g);
+        let out = OutBuf::new(&mut g, 64);
+        let (b, x, n) = (out.buf, out.max, out.nwritten);
+        g.call(|m, s| tls_protocol_of(m, s, req, b, x, n)).unwrap();
+        assert_eq!(out.read(&g), b"TLSv1.3");
+        g.call(|m, s| current_tls_cipher(m, s, b, x, n)).unwrap();
+        assert_eq!(out.read(&g), b"TLS_AES_128_GCM_SHA256");
+        g.call(|m, s| tls_server_name_of(m, s, req, b, x, n))
+            .unwrap();
+        assert_eq!(out.read(&g), b"shop.example");
+        g.call(|m, s| current_tls_ja4(m, s, b, x, n)).unwrap();
+        assert!(out.read(&g).starts_with(b"t13d"));
+        g.call(|m, s| tls_ja3_md5_of(m, s, req, b, n)).unwrap();
+        assert_eq!(out.read(&g), [7; 16]);
+        let small = OutBuf::new(&mut g, 3);
+        let r = g.call(|m, s| tls_protocol_of(m, s, req, small.buf, small.max, small.nwritten));
+        assert!(
+            matches!(r, Err(HostError::BufferLength { needed: 7 })),
+            "{r:?}"
+        );
     }
 }

@@ -49,17 +49,20 @@ pub(super) fn add(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
 /// The handle-less forms of the TLS and fingerprint queries: absent, as
 /// TLS ends at the Ingress (the same answers as `fastly_http_downstream`).
 fn link_absent(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    use super::downstream::{absent_digest, absent_text, absent_word};
+    use super::downstream::{
+        absent_text, absent_word, current_tls_cipher, current_tls_ja3_md5, current_tls_ja4,
+        current_tls_protocol,
+    };
     const M: &str = "fastly_http_req";
-    hostcall!(l, M, downstream_tls_cipher_openssl_name(buf, max, nw) => absent_text);
-    hostcall!(l, M, downstream_tls_protocol(buf, max, nw) => absent_text);
+    hostcall!(l, M, downstream_tls_cipher_openssl_name(buf, max, nw) => current_tls_cipher);
+    hostcall!(l, M, downstream_tls_protocol(buf, max, nw) => current_tls_protocol);
     hostcall!(l, M, downstream_tls_client_hello(buf, max, nw) => absent_text);
     hostcall!(l, M, downstream_tls_raw_client_certificate(buf, max, nw) => absent_text);
-    hostcall!(l, M, downstream_tls_ja4(buf, max, nw) => absent_text);
+    hostcall!(l, M, downstream_tls_ja4(buf, max, nw) => current_tls_ja4);
     hostcall!(l, M, downstream_client_h2_fingerprint(buf, max, nw) => absent_text);
     hostcall!(l, M, downstream_client_oh_fingerprint(buf, max, nw) => absent_text);
     hostcall!(l, M, downstream_compliance_region(buf, max, nw) => absent_text);
-    hostcall!(l, M, downstream_tls_ja3_md5(out, nw) => absent_digest);
+    hostcall!(l, M, downstream_tls_ja3_md5(out, nw) => current_tls_ja3_md5);
     hostcall!(l, M, downstream_tls_client_cert_verify_result(out) => absent_word);
     Ok(())
 }

@@ -64,6 +64,7 @@ fn client_request(
         server_addr: ([127, 0, 0, 1], 7676).into(),
         request_id: 0xabc,
         original_header_names: vec!["Host".into(), "X-Test".into()],
+        tls: Default::default(),
     };
     (
         DownstreamRequest {
@@ -90,6 +91,16 @@ impl TestGuest {
     /// A guest of a service configured by `config` (backends, stores).
     pub fn with_config(config: ProjectConfig) -> Self {
         Self::build(config, None)
+    }
+
+    /// A guest whose client request came with TLS facts from the Ingress.
+    pub fn with_forwarded_tls(tls: crate::host::forwarded_tls::ForwardedTls) -> Self {
+        let mut g = Self::new();
+        let (mut first, response) = client_request("client body");
+        first.meta.tls = tls;
+        g.session = Session::new(g.session.env().clone(), first);
+        g.response = Some(response);
+        g
     }
 
     fn build(config: ProjectConfig, cache: Option<crate::cache::Cache>) -> Self {

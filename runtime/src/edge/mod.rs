@@ -112,11 +112,15 @@ impl Watched {
 /// Runs `anywhere edge` until `shutdown` resolves, then drains.
 pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (file, limits) = read_edge_file(&config.config)?;
+    let tls_headers =
+        crate::host::forwarded_tls::TlsHeaderNames::new(&file.client_address.tls_headers)
+            .map_err(anyhow::Error::msg)?;
     let proxies = TrustedProxies::new(
         &file.client_address.trusted_proxies,
         "clientAddress.trustedProxies",
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)?
+    .with_tls_headers(tls_headers);
     let pending = config.pending.check()?;
     crate::engine::cache::install_edge_key(config.private_dir.as_deref())
         .context("--private-dir")?;

@@ -45,6 +45,7 @@ fn placeholder_request()
         server_addr: (std::net::Ipv4Addr::LOCALHOST, 80).into(),
         request_id: 0,
         original_header_names: vec!["Host".into()],
+        tls: Default::default(),
     };
     let req = DownstreamRequest {
         request,

@@ -19,6 +19,8 @@ pub struct DownstreamMeta {
     pub request_id: u64,
     /// Header names in the order the client sent them.
     pub original_header_names: Vec<String>,
+    /// TLS facts the Ingress forwarded.
+    pub tls: super::forwarded_tls::ForwardedTls,
 }
 
 impl DownstreamMeta {
@@ -57,20 +59,42 @@ impl std::fmt::Debug for DownstreamRequest {
 /// Which peers are believed about the client's address: the proxies in
 /// front of the POP (`clientAddress.trustedProxies`).
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<ipnet::IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<ipnet::IpNet>,
+    tls: super::forwarded_tls::TlsHeaderNames,
+}
 
 impl TrustedProxies {
     /// Proxies in `cidrs`; `key` names the setting in errors.
     pub fn new(cidrs: &[String], key: &str) -> Result<Self, String> {
-        cidrs
+        let nets = cidrs
             .iter()
             .map(|c| {
                 c.trim()
                     .parse()
                     .map_err(|_| format!("{key}: `{c}` is not a CIDR range such as 10.0.0.0/8"))
             })
-            .collect::<Result<_, _>>()
-            .map(TrustedProxies)
+            .collect::<Result<_, _>>()?;
+        Ok(TrustedProxies {
+            nets,
+            tls: Default::default(),
+        })
+    }
+
+    /// Believes the proxies' TLS facts in the headers `tls` names.
+    pub fn with_tls_headers(mut self, tls: super::forwarded_tls::TlsHeaderNames) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Takes the forwarded TLS headers off `headers`; what they said when
+    /// `peer` is a proxy.
+    pub fn forwarded_tls(
+        &self,
+        peer: IpAddr,
+        headers: &mut http::HeaderMap,
+    ) -> super::forwarded_tls::ForwardedTls {
+        self.tls.take(headers, self.trusts(peer))
     }
 
     /// Whether `ip` is one of the proxies.
@@ -79,7 +103,7 @@ impl TrustedProxies {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.0.iter().any(|n| n.contains(&ip))
+        self.nets.iter().any(|n| n.contains(&ip))
     }
 
     /// The client's address: starting at the peer, while the address in

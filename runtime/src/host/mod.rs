@@ -10,6 +10,7 @@ pub mod core_cache;
 pub mod downstream;
 pub mod egress;
 pub mod erl;
+pub mod forwarded_tls;
 pub mod framing;
 pub mod handles;
 pub mod heap;

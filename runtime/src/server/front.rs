@@ -236,12 +236,13 @@ impl Front {
             );
         };
         let name = service.env.name.clone();
-        let original_header_names = req
-            .headers()
+        let (mut parts, body) = req.into_parts();
+        let tls = self.proxies.forwarded_tls(peer.ip(), &mut parts.headers);
+        let original_header_names = parts
+            .headers
             .keys()
             .map(|k| k.as_str().to_owned())
             .collect();
-        let (mut parts, body) = req.into_parts();
         let scheme = if self.proxies.trusts(peer.ip())
             && parts
                 .headers
@@ -271,6 +272,7 @@ impl Front {
             server_addr: local,
             request_id: self.request_ids.fetch_add(1, Ordering::Relaxed) ^ 0x5eed_0000_0000_0000,
             original_header_names,
+            tls,
         };
         let (tx, rx) = oneshot::channel();
         let downstream = DownstreamRequest {

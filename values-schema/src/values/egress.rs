@@ -74,6 +74,30 @@ pub struct ClientAddress {
     /// Empty: `X-Forwarded-For` is ignored and the client is the address
     /// that connected.
     pub trusted_proxies: Vec<String>,
+    /// Request headers in which the trusted proxies forward the client's
+    /// TLS facts (TLS ends at the Ingress). Programs read them through
+    /// Fastly's `downstream_tls_*` calls; the headers are taken off every
+    /// request and believed only from a trusted proxy.
+    pub tls_headers: TlsHeaders,
+}
+
+/// Header names for the client's TLS facts, each empty (not forwarded) by
+/// default. With ingress-nginx, for example, `proxy_set_header
+/// X-TLS-Protocol $ssl_protocol;` in a configuration snippet and
+/// `protocol: X-TLS-Protocol` here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsHeaders {
+    /// The protocol, such as `TLSv1.3` (nginx: `$ssl_protocol`).
+    pub protocol: Option<String>,
+    /// The cipher's OpenSSL name (nginx: `$ssl_cipher`).
+    pub cipher: Option<String>,
+    /// The SNI server name (nginx: `$ssl_server_name`).
+    pub server_name: Option<String>,
+    /// The JA3 fingerprint's MD5, 32 hex digits.
+    pub ja3_md5: Option<String>,
+    /// The JA4 fingerprint.
+    pub ja4: Option<String>,
 }
 
 impl Default for ClientAddress {
@@ -82,6 +106,7 @@ impl Default for ClientAddress {
         trusted.extend(["35.191.0.0/16".to_string(), "130.211.0.0/22".to_string()]);
         ClientAddress {
             trusted_proxies: trusted,
+            tls_headers: TlsHeaders::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ mod tokens;
 pub use cert_manager::{CertManager, IssuerKind, IssuerRef};
 pub use control_plane::{ControlPlane, ControlPlaneMode, FASTLY_API_URL};
 pub use edge_stack::{CpuCount, EdgeStack};
-pub use egress::{ClientAddress, Egress, PRIVATE_CIDRS};
+pub use egress::{ClientAddress, Egress, PRIVATE_CIDRS, TlsHeaders};
 pub use helm_test::HelmTest;
 pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;

@@ -45,6 +45,16 @@ async function handle(event) {
         "FASTLY_SERVICE_VERSION", "FASTLY_TRACE_ID"];
       return json(Object.fromEntries(names.map((n) => [n, env(n)])));
     }
+    case "/tls": {
+      const c = event.client;
+      return json({
+        protocol: c.tlsProtocol,
+        cipher: c.tlsCipherOpensslName,
+        ja3: c.tlsJA3MD5,
+        ja4: c.tlsJA4,
+        forwardedHeader: req.headers.get("x-tls-protocol"),
+      });
+    }
     case "/framing": {
       // A streamed body of 11 bytes, announced with the program's own
       // Content-Length: kept only when the program asks for manual framing.
