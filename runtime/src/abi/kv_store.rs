@@ -213,8 +213,9 @@ async fn lookup_wait_as(
     }
 }
 
-/// The object store's answer to a lookup: the value as a body, or the
-/// invalid body handle and `NONE`.
+/// The object store's answer to a lookup: the value as a body, or, for a
+/// missing key, success with the invalid body handle (what the Rust SDK
+/// reads as `Ok(None)`; `NONE` would be an error to it).
 fn object_lookup_answer(
     m: &mut Mem<'_>,
     s: &mut Session,
@@ -223,10 +224,7 @@ fn object_lookup_answer(
 ) -> HostResult<()> {
     match result {
         Ok(Some(value)) => write_body(m, s, body_out, Some(value.data)),
-        Ok(None) => {
-            write_body(m, s, body_out, None)?;
-            Err(HostError::None)
-        }
+        Ok(None) => write_body(m, s, body_out, None),
         Err(e) => Err(status_of(e)),
     }
 }
