@@ -182,6 +182,7 @@ fn the_edge_config_carries_the_control_plane() {
                 "limits",
                 "observability",
                 "peersService",
+                "pop",
                 "services"
             ],
             "{label}"
@@ -227,10 +228,41 @@ fn the_edge_config_carries_egress_and_client_address() {
         );
         assert_eq!(egress["networkPolicy"], false);
         assert_eq!(
-            edge["clientAddress"],
-            serde_json::json!({"trustedProxies": ["10.8.0.0/14"]})
+            edge["clientAddress"]["trustedProxies"],
+            serde_json::json!(["10.8.0.0/14"])
         );
         assert_eq!(edge["services"][0]["dynamicBackends"], false, "{label}");
+    }
+}
+
+#[test]
+fn the_edge_config_names_the_pop() {
+    for (label, helm) in helms() {
+        let pop = |extra: &[&str]| -> Value {
+            let objects = render_objects(&helm, "gke", "premium-rwo", extra);
+            let map = object(&objects, "ConfigMap", "fastly-anywhere-edge");
+            let edge: Value =
+                serde_yaml::from_str(map["data"]["edge.yaml"].as_str().unwrap()).unwrap();
+            edge["pop"].clone()
+        };
+        // By default: the release name in capitals, region Anywhere.
+        let default = pop(&[]);
+        let name = default["name"].as_str().unwrap();
+        assert!(
+            !name.is_empty() && name == name.to_uppercase(),
+            "{label}: {default}"
+        );
+        assert_eq!(default["region"], "Anywhere", "{label}");
+        assert_eq!(default["customerId"], Value::Null, "{label}");
+        let set = pop(&[
+            "--set",
+            "pop.name=AMS,pop.region=Europe,pop.customerId=c0ffee",
+        ]);
+        assert_eq!(
+            set,
+            serde_json::json!({"name": "AMS", "region": "Europe", "customerId": "c0ffee"}),
+            "{label}"
+        );
     }
 }
 
