@@ -31,6 +31,7 @@ fn start_edge(edge_yaml: &str, netns: Option<&str>) -> Edge {
         guest: "dynamic",
         service: "{name: dyn, domains: [dyn.example], package: {oci: test/dyn:1}}",
         netns,
+        args: &[],
     })
 }
 

@@ -20,6 +20,7 @@ fn sleepy_edge(limits: &str) -> Edge {
         guest: "sleepy",
         service: "{name: sleepy, domains: [sleepy.example], package: {oci: test/sleepy:1}}",
         netns: None,
+        args: &[],
     })
 }
 

@@ -85,6 +85,7 @@ fn edge_gives_the_pops_values_the_services_ids_and_forwarded_tls() {
         guest: wasm.to_str().unwrap(),
         service: "{name: shop, domains: [shop.example], package: {oci: test/shop:1}}",
         netns: None,
+        args: &[],
     });
     let env = |edge: &Edge| {
         let (status, text) = edge_process::get(edge.http, "/env", "shop.example", &[]);

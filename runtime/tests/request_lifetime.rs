@@ -67,6 +67,7 @@ fn sends_a_program_leaves_behind_end_with_it() {
         guest: "fanout",
         service: &service,
         netns: None,
+        args: &[],
     });
     let baseline = edge.open_fds();
     let edge = Arc::new(edge);

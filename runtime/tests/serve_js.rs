@@ -246,6 +246,18 @@ async fn logs_geo_device_acl_and_rate_limits() {
     assert_eq!(over["blocked"], true);
     assert_eq!(over["count"], 1);
 
+    // Rates per second over a window, counts, and penalty boxes.
+    let rate = get(s.addr, "/erl-rate?who=c&n=5").await.json();
+    assert_eq!(
+        rate,
+        serde_json::json!({"rate": 5, "count": 5, "before": false, "after": true})
+    );
+    let again = get(s.addr, "/erl-rate?who=c&n=5").await.json();
+    assert_eq!(
+        (&again["count"], &again["before"]),
+        (&serde_json::json!(10), &serde_json::json!(true))
+    );
+
     // The vCPU clock moves with the program's work, and stays under the
     // 50 ms limit: a clock that stood still would spin into the limit.
     let spin = get(s.addr, "/cpu-spin?ms=5").await;

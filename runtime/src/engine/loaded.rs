@@ -46,6 +46,9 @@ impl LoadedService {
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
+        if super::component::is_component(wasm) {
+            return Err(super::component::refusal(&runtime.engine, wasm));
+        }
         let sha = cache::sha256_hex(wasm);
         let (module, origin) = cache::load_or_compile(&runtime.engine, wasm, &sha, cache_dir)?;
         if module.get_export("_start").is_none() {

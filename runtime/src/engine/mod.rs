@@ -5,6 +5,7 @@
 //! the program asks for it.
 
 pub mod cache;
+pub mod component;
 pub mod execute;
 pub mod loaded;
 pub mod run_main;

@@ -38,6 +38,8 @@ pub struct EdgeSpec<'a> {
     pub guest: &'a str,
     pub service: &'a str,
     pub netns: Option<&'a str>,
+    /// More arguments of `anywhere edge`.
+    pub args: &'a [&'a str],
 }
 
 impl Edge {
@@ -71,6 +73,7 @@ impl Edge {
             .arg(dir.path().join("cached"))
             .args(["--http-addr", "127.0.0.1:0", "--admin-addr"])
             .arg(admin.to_string())
+            .args(spec.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -99,6 +102,30 @@ impl Edge {
             std::thread::sleep(Duration::from_millis(100));
         }
         edge
+    }
+
+    /// Sends SIGTERM, as the kubelet stops a container.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end (at most `limit`); its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the edge did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Open file descriptors of the edge process.

@@ -193,6 +193,17 @@ async function handle(event) {
       const blocked = limiter.checkRate(q.get("who") || "me", 1, 1, Number(q.get("limit") || 1000), 1);
       return json({ blocked, count: new RateCounter("rc").lookupCount(q.get("who") || "me", 10) });
     }
+    case "/erl-rate": {
+      // Counts `n` for `who`, then reads the rate back; boxes `who` and
+      // asks the penalty box before and after.
+      const who = q.get("who") || "me";
+      const rc = new RateCounter("rc-rate");
+      rc.increment(who, Number(q.get("n") || 5));
+      const pb = new PenaltyBox("pb-rate");
+      const before = pb.has(who);
+      pb.add(who, 1);
+      return json({ rate: rc.lookupRate(who, 1), count: rc.lookupCount(who, 10), before, after: pb.has(who) });
+    }
     case "/cpu-spin": {
       // Spins until the platform's vCPU clock has moved `ms`: a clock that
       // stood still would spin into the CPU limit.
