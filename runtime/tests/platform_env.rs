@@ -150,3 +150,30 @@ fn edge_gives_the_pops_values_the_services_ids_and_forwarded_tls() {
     assert_eq!(tls["ja4"], "t13d1516h2_8daaf6152771_b186095e22b6");
     assert_eq!(tls["forwardedHeader"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_rust_program_under_the_edge_reads_the_same_variables() {
+    let wasm = root().join("target/guests/core-cache.wasm");
+    assert!(wasm.is_file(), "run tests/guests/build-rust");
+    let edge = Edge::start(EdgeSpec {
+        edge_yaml: "pop: { name: FRA, region: Europe }\n",
+        guest: wasm.to_str().unwrap(),
+        service: "{name: rusty, domains: [rusty.example], package: {oci: test/rusty:1}}",
+        netns: None,
+        args: &[],
+    });
+    let (status, text) = edge_process::get(edge.http, "/env", "rusty.example", &[]);
+    assert_eq!(status, 200, "{text}");
+    let vars: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.starts_with("FASTLY_"))
+        .collect();
+    assert_eq!(vars.len(), 9, "{text}");
+    assert_eq!(vars["FASTLY_POP"], "FRA");
+    assert_eq!(vars["FASTLY_REGION"], "Europe");
+    assert_eq!(vars["FASTLY_HOSTNAME"], host_name());
+    assert_eq!(vars["FASTLY_CUSTOMER_ID"], "0".repeat(22));
+    assert!(is_hex32(vars["FASTLY_TRACE_ID"]), "{text}");
+    assert!(vars["FASTLY_SERVICE_VERSION"].parse::<u64>().unwrap() > 0);
+}

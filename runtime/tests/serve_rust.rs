@@ -172,3 +172,24 @@ async fn a_ttl_override_caches_what_headers_forbid() {
     }
     assert_eq!(origin.count("/x"), 1, "the TTL override made it cacheable");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_program_reads_the_platforms_variables() {
+    let (s, _origin, _dir) = core_cache().await;
+    let vars = |body: &str| -> HashMap<String, String> {
+        body.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    let first = vars(&get(s.addr, "/env").await.body);
+    assert_eq!(first.len(), 9, "{first:?}");
+    assert_eq!(first["FASTLY_HOSTNAME"], "localhost");
+    assert_eq!(first["FASTLY_SERVICE_VERSION"], "0");
+    assert_eq!(first["FASTLY_IS_STAGING"], "0");
+    assert_eq!(first["FASTLY_CACHE_GENERATION"], "0");
+    let second = vars(&get(s.addr, "/env").await.body);
+    let trace =
+        |v: &HashMap<String, String>| u128::from_str_radix(&v["FASTLY_TRACE_ID"], 16).unwrap();
+    assert!(trace(&second) > trace(&first), "{first:?} then {second:?}");
+}

@@ -10,6 +10,7 @@
 //! - `GET /proxy/<path>`: `GET /<path>` to backend `origin` with a TTL
 //!   override of 60 s, its response back.
 //! - `GET /plain/<path>`: the same without an override (the control).
+//! - `GET /env`: the platform's `FASTLY_*` variables, `NAME=value` lines.
 
 use fastly::cache::core::{CacheKey, Transaction};
 use fastly::http::{Method, StatusCode};
@@ -21,6 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 fn main(req: Request) -> Result<Response, Error> {
     let path = req.get_path().to_owned();
     let method = req.get_method().clone();
+    if path == "/env" {
+        return Ok(Response::from_status(StatusCode::OK).with_body_text_plain(&platform_env()));
+    }
     if let Some(key) = path.strip_prefix("/core/") {
         if method == Method::GET {
             return core(key);
@@ -78,4 +82,25 @@ fn core(key: &str) -> Result<Response, Error> {
     Ok(Response::from_status(StatusCode::OK)
         .with_header("x-core", "miss")
         .with_body_text_plain(&value))
+}
+
+/// The nine variables Fastly sets in every instance, one per line.
+fn platform_env() -> String {
+    let names = [
+        "FASTLY_CACHE_GENERATION",
+        "FASTLY_CUSTOMER_ID",
+        "FASTLY_HOSTNAME",
+        "FASTLY_IS_STAGING",
+        "FASTLY_POP",
+        "FASTLY_REGION",
+        "FASTLY_SERVICE_ID",
+        "FASTLY_SERVICE_VERSION",
+        "FASTLY_TRACE_ID",
+    ];
+    let mut out = String::new();
+    for name in names {
+        let value = std::env::var(name).unwrap_or_else(|_| "<unset>".to_owned());
+        out.push_str(&format!("{name}={value}\n"));
+    }
+    out
 }
