@@ -2,7 +2,8 @@
 //! @fastly/js-compute): the `FASTLY_*` variables (`fastly:env`) with the
 //! local tool's conventions under `anywhere serve`, the POP's values and
 //! the service's ids under `anywhere edge`, the cache generation following
-//! purge-alls; and the client's TLS facts the Ingress forwarded.
+//! purge-alls; the client's TLS facts the Ingress forwarded; and backend
+//! health from the checks in values.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -73,17 +74,27 @@ fn purge_all(edge: &Edge, service: &str) {
 }
 
 #[test]
-fn edge_gives_the_pops_values_the_services_ids_and_forwarded_tls() {
+fn edge_gives_the_pops_values_ids_forwarded_tls_and_backend_health() {
     let wasm = js_guest("conformance");
+    // An origin for the health checks: 200 everywhere but /missing (404).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let origin = rt.block_on(start_origin());
+    let service = format!(
+        "{{name: shop, domains: [shop.example], package: {{oci: test/shop:1}}, backends: [\
+         {{name: up, url: 'http://{origin}', healthCheck: {{path: /up, interval: 100ms, initial: 0, window: 2, threshold: 1}}}}, \
+         {{name: down, url: 'http://{origin}', healthCheck: {{path: /missing, interval: 100ms}}}}, \
+         {{name: plain, url: 'http://{origin}'}}]}}"
+    );
     let edge = Edge::start(EdgeSpec {
         edge_yaml: concat!(
             "pop: { name: AMS, region: Europe, customerId: c0ffee }\n",
             "limits: { cpuTime: 1s }\n",
             "clientAddress: { trustedProxies: [127.0.0.0/8], tlsHeaders: ",
             "{ protocol: X-TLS-Protocol, cipher: X-TLS-Cipher, ja3Md5: X-JA3, ja4: X-JA4 } }\n",
+            "egress: { allowedCidrs: [127.0.0.0/8] }\n",
         ),
         guest: wasm.to_str().unwrap(),
-        service: "{name: shop, domains: [shop.example], package: {oci: test/shop:1}}",
+        service: &service,
         netns: None,
         args: &[],
     });
@@ -149,6 +160,28 @@ fn edge_gives_the_pops_values_the_services_ids_and_forwarded_tls() {
     );
     assert_eq!(tls["ja4"], "t13d1516h2_8daaf6152771_b186095e22b6");
     assert_eq!(tls["forwardedHeader"], serde_json::Value::Null);
+
+    // Health checks: the probed origin answers 200 on /up and 404 on
+    // /missing; the unchecked backend stays unknown.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let health = loop {
+        let (status, text) = edge_process::get(
+            edge.http,
+            "/health?backends=up,down,plain",
+            "shop.example",
+            &[],
+        );
+        assert_eq!(status, 200, "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        let json = body.lines().find(|l| l.starts_with('{')).unwrap();
+        let health: serde_json::Value = serde_json::from_str(json).unwrap();
+        if health["up"] == "healthy" && health["down"] == "unhealthy" {
+            break health;
+        }
+        assert!(std::time::Instant::now() < deadline, "{health}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(health["plain"], "unknown", "{health}");
 }
 
 #[test]

@@ -64,13 +64,12 @@ fn exists(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostR
     m.u32(out, u32::from(exists))
 }
 
-/// `fastly_backend::is_healthy`: no health checks run here, so health is
-/// "unknown" (0), as Fastly answers for a backend without a health check.
-///
-/// Fixed answer: 0 (unknown); no health checks run.
+/// `fastly_backend::is_healthy`: what the backend's health check found
+/// (values `healthCheck`): 1 healthy, 2 unhealthy; 0 "unknown" without a
+/// check, as Fastly answers for a backend without one.
 fn is_healthy(m: &mut Mem<'_>, s: &mut Session, np: u32, nl: u32, out: u32) -> HostResult<()> {
-    named(m, s, np, nl)?;
-    m.u32(out, 0)
+    let b = named(m, s, np, nl)?;
+    m.u32(out, b.health.get() as u32)
 }
 
 /// `fastly_backend::is_dynamic`: 1 for a backend the program registered.

@@ -38,6 +38,8 @@ pub struct BackendConfig {
     pub tls: TlsOptions,
     /// Speak HTTP/2 with prior knowledge (gRPC backends).
     pub grpc: bool,
+    /// Probe the origin's health (values only).
+    pub health_check: Option<crate::host::health::HealthCheck>,
 }
 
 /// TLS settings of a backend.
@@ -72,6 +74,7 @@ impl BackendConfig {
                 ..TlsOptions::default()
             },
             grpc: false,
+            health_check: None,
         }
     }
 

@@ -275,6 +275,40 @@ fn log_targets(obs: &Observability) -> HashMap<String, LogTarget> {
         .collect()
 }
 
+/// A backend's health check from values, over Fastly's defaults.
+fn health_check(
+    h: &values_schema::values::HealthCheck,
+    place: &str,
+) -> anyhow::Result<crate::host::health::HealthCheck> {
+    let mut check = crate::host::health::HealthCheck::new(h.path.clone());
+    let duration = |d: &Option<values_schema::quantity::GoDuration>, key: &str| {
+        d.as_ref()
+            .map(|d| {
+                d.value()
+                    .map_err(|e| anyhow::anyhow!("{place}.healthCheck.{key}: {e}"))
+            })
+            .transpose()
+    };
+    if let Some(d) = duration(&h.interval, "interval")? {
+        check.interval = d.max(std::time::Duration::from_millis(100));
+    }
+    if let Some(d) = duration(&h.timeout, "timeout")? {
+        check.timeout = d;
+    }
+    check.expected_status = h.expected_status.unwrap_or(check.expected_status);
+    check.window = h.window.unwrap_or(check.window).max(1);
+    check.threshold = h.threshold.unwrap_or(check.threshold);
+    check.initial = h.initial.unwrap_or(check.initial);
+    if check.threshold > check.window {
+        anyhow::bail!(
+            "{place}.healthCheck: threshold {} is more than the window of {} probes",
+            check.threshold,
+            check.window
+        );
+    }
+    Ok(check)
+}
+
 /// The program's view of a service definition: backends and stores.
 pub fn project_config(service: &Service) -> anyhow::Result<ProjectConfig> {
     let mut cfg = ProjectConfig {
@@ -290,6 +324,9 @@ pub fn project_config(service: &Service) -> anyhow::Result<ProjectConfig> {
             backend.connect_timeout = t
                 .value()
                 .map_err(|e| anyhow::anyhow!("{place}.connectTimeout: {e}"))?;
+        }
+        if let Some(h) = &b.health_check {
+            backend.health_check = Some(health_check(h, &place)?);
         }
         cfg.backends.insert(b.name.clone(), backend);
     }

@@ -82,6 +82,8 @@ pub struct Backend {
     /// Its settings.
     pub config: BackendConfig,
     client: HttpsClient,
+    /// What its health check found (unknown without one).
+    pub health: super::health::HealthState,
 }
 
 impl std::fmt::Debug for Backend {
@@ -112,13 +114,14 @@ impl Backends {
         let fixed = configs
             .iter()
             .map(|(name, cfg)| {
-                Ok((
-                    name.clone(),
-                    Arc::new(
-                        Backend::new(cfg.clone(), &egress.addresses)
-                            .map_err(|e| format!("backend {name}: {e}"))?,
-                    ),
-                ))
+                let backend = Arc::new(
+                    Backend::new(cfg.clone(), &egress.addresses)
+                        .map_err(|e| format!("backend {name}: {e}"))?,
+                );
+                if let Some(check) = &cfg.health_check {
+                    super::health::spawn_prober(&backend, check.clone());
+                }
+                Ok((name.clone(), backend))
             })
             .collect::<Result<_, String>>()?;
         Ok(Backends {
@@ -242,7 +245,11 @@ impl Backend {
             .http2_only(config.grpc)
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Ok(Backend { config, client })
+        Ok(Backend {
+            config,
+            client,
+            health: Default::default(),
+        })
     }
 
     /// Sends `req` (whose URI carries the path and query to ask for).

@@ -13,6 +13,7 @@ pub mod erl;
 pub mod forwarded_tls;
 pub mod framing;
 pub mod handles;
+pub mod health;
 pub mod heap;
 pub mod http_cache;
 pub mod kv;

@@ -151,6 +151,9 @@ fn to_desired(
             url: format!("{scheme}://{address}{port}"),
             override_host: b.override_host.clone(),
             connect_timeout: b.connect_timeout_ms.map(|ms| GoDuration(format!("{ms}ms"))),
+            // The service's health check objects are not read from the API
+            // yet: such backends answer "unknown".
+            health_check: None,
         });
     }
     let service = Service {

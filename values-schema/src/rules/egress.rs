@@ -338,6 +338,7 @@ mod tests {
                 url: url.to_string(),
                 override_host: None,
                 connect_timeout: None,
+                health_check: None,
             })
             .collect();
         Values {

@@ -307,6 +307,7 @@ mod tests {
                 url: url.into(),
                 override_host: None,
                 connect_timeout: None,
+                health_check: None,
             });
         }
         let c: Vec<_> = codes(&[s]).into_iter().map(|c| c.1).collect();

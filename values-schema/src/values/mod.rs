@@ -27,7 +27,9 @@ pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
 pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
 pub use pop::Pop;
 pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
-pub use services::{Backend, ConfigStore, H2oService, H2oServiceType, PackageSource, Service};
+pub use services::{
+    Backend, ConfigStore, H2oService, H2oServiceType, HealthCheck, PackageSource, Service,
+};
 pub use storage::{
     CacheCapacity, CacheSize, CachedVolumeSettings, VolumeClaim, VolumeRequests, VolumeSettings,
 };

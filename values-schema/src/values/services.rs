@@ -88,6 +88,44 @@ pub struct Backend {
     /// Time to connect to the origin.
     #[serde(default)]
     pub connect_timeout: Option<crate::quantity::GoDuration>,
+    /// Probe the origin, so that programs can ask whether it is healthy
+    /// (`backend.health()`); without one, its health is "unknown".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// A backend's health check, with Fastly's defaults: `GET path` every 5 s,
+/// 500 ms to answer with the expected status; healthy while `threshold`
+/// of the last `window` probes succeeded (`initial` of them count as
+/// succeeded before the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// The path probed (`/healthz`).
+    #[schemars(regex(pattern = r"^/"))]
+    pub path: String,
+    /// Time between probes (default `5s`).
+    #[serde(default)]
+    pub interval: Option<crate::quantity::GoDuration>,
+    /// Time a probe may take (default `500ms`).
+    #[serde(default)]
+    pub timeout: Option<crate::quantity::GoDuration>,
+    /// The status a healthy origin answers (default 200).
+    #[serde(default)]
+    #[schemars(range(min = 100, max = 599))]
+    pub expected_status: Option<u16>,
+    /// Probes remembered (default 5).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 64))]
+    pub window: Option<u8>,
+    /// Successes among them for "healthy" (default 3).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 64))]
+    pub threshold: Option<u8>,
+    /// Successes assumed at start (default 4).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 64))]
+    pub initial: Option<u8>,
 }
 
 /// A config store declared in values.

@@ -45,6 +45,13 @@ async function handle(event) {
         "FASTLY_SERVICE_VERSION", "FASTLY_TRACE_ID"];
       return json(Object.fromEntries(names.map((n) => [n, env(n)])));
     }
+    case "/health": {
+      const out = {};
+      for (const name of (q.get("backends") || "").split(",")) {
+        out[name] = Backend.fromName(name).health();
+      }
+      return json(out);
+    }
     case "/tls": {
       const c = event.client;
       return json({
