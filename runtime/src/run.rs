@@ -26,14 +26,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<i32> {
         Arc::new(tokio::task::spawn_blocking(move || crate::serve::load(&program, &rt)).await??);
     // The program's name as its first argument, as a shell would give it.
     let mut args = vec![config.program.package.display().to_string()];
-    args.extend(config.args);
+    args.extend(config.args.iter().cloned());
     match run_main(&service, &args).await {
         Ok(status) => Ok(status),
         Err(e @ RunError::Start(_)) => Err(e.into()),
         Err(e) => {
             // Reported, and a failed status: a test runner counts it as a
             // failure rather than an error of the runner.
-            eprintln!("anywhere run: {e}");
+            let hint = match &e {
+                RunError::Limit(what) if what.starts_with("CPU") => format!(
+                    " of {} ms (a request's, as on Fastly; a longer run needs --cpu-time-ms)",
+                    config.program.limits.cpu_time.as_millis()
+                ),
+                _ => String::new(),
+            };
+            eprintln!("anywhere run: {e}{hint}");
             Ok(1)
         }
     }

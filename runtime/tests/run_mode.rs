@@ -62,6 +62,11 @@ fn a_go_test_binary_passes_and_fails_through_the_exit_status() {
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("--- FAIL: TestFailsOnPurpose"), "{out}");
+
+    // The limits of a request apply, and the runner says which one fired.
+    let (code, _, err) = run(&["--cpu-time-ms", "2", "-C", t, w]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("CPU time limit of 2 ms"), "{err}");
 }
 
 #[test]
