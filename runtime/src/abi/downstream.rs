@@ -208,53 +208,41 @@ fn forwarded_text(
     m.out(buf, max, nw, value.as_bytes())
 }
 
-/// `downstream_tls_protocol`: as the Ingress forwarded it.
-fn tls_protocol_of(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    req: RequestHandle,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.protocol.as_ref())
+/// Defines the hostcalls answering one forwarded TLS text: `$of` for a
+/// client request handle and, when named, `$current` (the handle-less
+/// `fastly_http_req` form) for the current client request.
+macro_rules! forwarded_text_calls {
+    ($field:ident: $of:ident $(, $current:ident)?) => {
+        #[doc = concat!("`", stringify!($field), "` of client request `req`, as the Ingress forwarded it.")]
+        fn $of(
+            m: &mut Mem<'_>,
+            s: &mut Session,
+            req: RequestHandle,
+            buf: u32,
+            max: u32,
+            nw: u32,
+        ) -> HostResult<()> {
+            forwarded_text(m, s, Some(req), buf, max, nw, |t| t.$field.as_ref())
+        }
+        $(
+            #[doc = concat!("`", stringify!($field), "` of the current client request.")]
+            pub(super) fn $current(
+                m: &mut Mem<'_>,
+                s: &mut Session,
+                buf: u32,
+                max: u32,
+                nw: u32,
+            ) -> HostResult<()> {
+                forwarded_text(m, s, None, buf, max, nw, |t| t.$field.as_ref())
+            }
+        )?
+    };
 }
 
-/// `downstream_tls_cipher_openssl_name`: as the Ingress forwarded it.
-fn tls_cipher_of(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    req: RequestHandle,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.cipher.as_ref())
-}
-
-/// `downstream_tls_client_servername`: as the Ingress forwarded it.
-fn tls_server_name_of(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    req: RequestHandle,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.server_name.as_ref())
-}
-
-/// `downstream_tls_ja4`: as the Ingress forwarded it.
-fn tls_ja4_of(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    req: RequestHandle,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, Some(req), buf, max, nw, |t| t.ja4.as_ref())
-}
+forwarded_text_calls!(protocol: tls_protocol_of, current_tls_protocol);
+forwarded_text_calls!(cipher: tls_cipher_of, current_tls_cipher);
+forwarded_text_calls!(ja4: tls_ja4_of, current_tls_ja4);
+forwarded_text_calls!(server_name: tls_server_name_of);
 
 /// `downstream_tls_ja3_md5` of client request `req`, or of the current
 /// one: the 16 bytes the Ingress forwarded as hex (`NONE` without them).
@@ -278,40 +266,6 @@ fn tls_ja3_md5_of(
     nw: u32,
 ) -> HostResult<()> {
     tls_ja3_md5(m, s, Some(req), out, nw)
-}
-
-/// The handle-less forwarded TLS texts of the current client request
-/// (`fastly_http_req::downstream_tls_protocol` and the like).
-pub(super) fn current_tls_protocol(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, None, buf, max, nw, |t| t.protocol.as_ref())
-}
-
-/// `fastly_http_req::downstream_tls_cipher_openssl_name`.
-pub(super) fn current_tls_cipher(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, None, buf, max, nw, |t| t.cipher.as_ref())
-}
-
-/// `fastly_http_req::downstream_tls_ja4`.
-pub(super) fn current_tls_ja4(
-    m: &mut Mem<'_>,
-    s: &mut Session,
-    buf: u32,
-    max: u32,
-    nw: u32,
-) -> HostResult<()> {
-    forwarded_text(m, s, None, buf, max, nw, |t| t.ja4.as_ref())
 }
 
 /// `fastly_http_req::downstream_tls_ja3_md5`.
