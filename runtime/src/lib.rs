@@ -1,6 +1,7 @@
 //! The Fastly Anywhere runtime. One binary, `anywhere`, runs every
 //! container of the POP's pod (`bootstrap`, `loader`, `agent`, `edge`, and
-//! `probe` for `helm test`) and `anywhere serve`, the local developer mode.
+//! `probe` for `helm test`), and `local`: `anywhere serve` and `anywhere
+//! run`, the developer's modes.
 //!
 //! The edge runs real Fastly Compute programs (built with Fastly's SDKs)
 //! unchanged in wasmtime: `config` reads `fastly.toml`, `package` reads
@@ -14,7 +15,7 @@
 //! below it:
 //!
 //! ```text
-//! edge, serve, bootstrap, loader, agent, probe (subcommands)
+//! edge, local (serve, run), bootstrap, loader, agent, probe (subcommands)
 //!   → server → engine → abi → host → config
 //! ```
 //!
@@ -45,12 +46,11 @@ pub mod fastly_api;
 pub mod host;
 pub mod limits;
 pub mod loader;
+pub mod local;
 pub mod metrics;
 pub mod package;
 pub mod peers;
 pub mod probe;
-pub mod run;
-pub mod serve;
 pub mod server;
 pub mod xqd;
 

@@ -211,15 +211,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         };
         match command {
             Command::Serve(a) => {
-                anywhere::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await?;
+                anywhere::local::serve::run(serve_config(a)?, anywhere::shutdown_signal()).await?;
                 anywhere::end_as_interrupted_if_it_was();
             }
             Command::Run(a) => {
-                let config = anywhere::run::RunConfig {
+                let config = anywhere::local::run::RunConfig {
                     program: program_config(a.program, Limits::for_commands())?,
                     args: a.args,
                 };
-                return anywhere::run::run(config).await;
+                return anywhere::local::run::run(config).await;
             }
             Command::Edge(a) => {
                 let config = anywhere::edge::EdgeConfig {
@@ -254,12 +254,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     })
 }
 
-fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
+fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::local::serve::ServeConfig> {
     let mut program = program_config(a.program, Limits::default())?;
     if let Some(c) = a.concurrency {
         program.limits.concurrency = c.max(1);
     }
-    Ok(anywhere::serve::ServeConfig {
+    Ok(anywhere::local::serve::ServeConfig {
         program,
         addr: a.addr,
         admin_addr: a.admin_addr,
@@ -270,7 +270,7 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::serve::ServeConfig> {
 fn program_config(
     a: ProgramArgs,
     mut limits: Limits,
-) -> anyhow::Result<anywhere::serve::ProgramConfig> {
+) -> anyhow::Result<anywhere::local::program::ProgramConfig> {
     let package = a
         .package
         .context("no program given: name a .wasm or a package .tar.gz")?;
@@ -293,7 +293,7 @@ fn program_config(
                 .map(|c| c.join("fastly-anywhere").join("modules"))
         })
     };
-    Ok(anywhere::serve::ProgramConfig {
+    Ok(anywhere::local::program::ProgramConfig {
         package,
         manifest: a.manifest,
         cache_dir,

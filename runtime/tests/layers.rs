@@ -22,7 +22,7 @@ fn rank(module: &str) -> Option<u8> {
         "abi" => 3,
         "engine" => 4,
         "server" => 5,
-        "edge" | "serve" | "bootstrap" | "loader" | "agent" | "probe" => 6,
+        "edge" | "local" | "bootstrap" | "loader" | "agent" | "probe" => 6,
         _ => return None,
     })
 }
@@ -108,7 +108,7 @@ fn the_check_catches_upward_and_sideways_paths() {
         violations("engine", "use crate::server::metrics::Metrics;").len(),
         1
     );
-    assert_eq!(violations("serve", "crate::edge::run()").len(), 1);
+    assert_eq!(violations("local", "crate::edge::run()").len(), 1);
     assert_eq!(violations("metrics", "use crate::host::Session;").len(), 1);
     assert!(violations("abi", "use crate::host::session::Session; // crate::engine").is_empty());
     assert!(violations("engine", "use crate::abi::state::GuestState;").is_empty());

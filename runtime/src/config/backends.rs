@@ -39,7 +39,7 @@ pub struct BackendConfig {
     /// Speak HTTP/2 with prior knowledge (gRPC backends).
     pub grpc: bool,
     /// Probe the origin's health (values only).
-    pub health_check: Option<crate::host::health::HealthCheck>,
+    pub health_check: Option<HealthCheck>,
 }
 
 /// TLS settings of a backend.
@@ -93,6 +93,41 @@ impl BackendConfig {
         self.url
             .port_u16()
             .unwrap_or(if self.is_tls() { 443 } else { 80 })
+    }
+}
+
+/// What a health check probes and how it judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The path probed with GET.
+    pub path: String,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Time a probe may take.
+    pub timeout: Duration,
+    /// The status a healthy origin answers.
+    pub expected_status: u16,
+    /// Probes remembered.
+    pub window: u8,
+    /// Successes among them for "healthy".
+    pub threshold: u8,
+    /// Successes assumed before the first probe.
+    pub initial: u8,
+}
+
+impl HealthCheck {
+    /// `GET path` with Fastly's defaults: every 5 s, 500 ms to answer 200,
+    /// 3 of the last 5, 4 assumed at start.
+    pub fn new(path: String) -> Self {
+        HealthCheck {
+            path,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_millis(500),
+            expected_status: 200,
+            window: 5,
+            threshold: 3,
+            initial: 4,
+        }
     }
 }
 

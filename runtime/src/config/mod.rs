@@ -11,7 +11,7 @@ mod geo;
 mod stores;
 
 pub use acls::{Acl, AclAction, AclEntry};
-pub use backends::{BackendConfig, TlsOptions, parse_backend_url};
+pub use backends::{BackendConfig, HealthCheck, TlsOptions, parse_backend_url};
 pub use edge_file::{EdgeFile, EdgeFileError, read_edge_file};
 pub use fastly_toml::{FastlyToml, ProjectConfig, parse_fastly_toml};
 pub use geo::{DeviceDetection, Geolocation};

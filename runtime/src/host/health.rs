@@ -6,44 +6,9 @@
 
 use super::backends::Backend;
 use super::body::OutgoingBody;
+pub use crate::config::HealthCheck;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
-
-/// What a health check probes and how it judges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    /// The path probed with GET.
-    pub path: String,
-    /// Time between probes.
-    pub interval: Duration,
-    /// Time a probe may take.
-    pub timeout: Duration,
-    /// The status a healthy origin answers.
-    pub expected_status: u16,
-    /// Probes remembered.
-    pub window: u8,
-    /// Successes among them for "healthy".
-    pub threshold: u8,
-    /// Successes assumed before the first probe.
-    pub initial: u8,
-}
-
-impl HealthCheck {
-    /// `GET path` with Fastly's defaults: every 5 s, 500 ms to answer 200,
-    /// 3 of the last 5, 4 assumed at start.
-    pub fn new(path: String) -> Self {
-        HealthCheck {
-            path,
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_millis(500),
-            expected_status: 200,
-            window: 5,
-            threshold: 3,
-            initial: 4,
-        }
-    }
-}
 
 /// `fastly_backend::is_healthy`'s answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //! the Compute hostcalls and the `[local_server]` configuration of its
 //! `fastly.toml`, as Fastly's local tool does in its run mode.
 
+use super::program::{ProgramConfig, load};
 use crate::engine::Runtime;
 use crate::engine::run_main::{RunError, run_main};
-use crate::serve::ProgramConfig;
 use std::sync::Arc;
 
 /// What `anywhere run` was asked to do.
@@ -22,8 +22,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<i32> {
     let runtime = Runtime::new(&config.program.limits)?;
     let program = config.program.clone();
     let rt = runtime.clone();
-    let service =
-        Arc::new(tokio::task::spawn_blocking(move || crate::serve::load(&program, &rt)).await??);
+    let service = Arc::new(tokio::task::spawn_blocking(move || load(&program, &rt)).await??);
     // The program's name as its first argument, as a shell would give it.
     let mut args = vec![config.program.package.display().to_string()];
     args.extend(config.args.iter().cloned());
