@@ -186,19 +186,34 @@ impl Edge {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// Starts an edge and waits until it is ready, again (at most three
+    /// times) when another process took its admin port between
+    /// `free_port` and the edge's bind: a race of the test, not the cache.
+    async fn launch(dirs: &Dirs, capacity: &str, tag: &str) -> (Edge, Ready) {
+        for attempt in 1.. {
+            let mut edge = Edge::start(dirs, capacity, &format!("{tag}-{attempt}"));
+            match edge.try_ready().await {
+                Ok(ready) => return (edge, ready),
+                Err(why) if attempt < 3 && why.contains("Address already in use") => {}
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
     /// Waits until it listens and its `/readyz` reports the service
-    /// serving; a start that fails or hangs fails the test with the
-    /// edge's stderr.
-    async fn ready(&mut self) -> Ready {
+    /// serving; an edge that exited first is an error with its stderr, one
+    /// that hangs fails the test.
+    async fn try_ready(&mut self) -> Result<Ready, String> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(60);
         let mut http = None;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
+                return Err(format!(
                     "the edge exited with {status} before it was ready; its stderr:\n{}",
                     self.stderr()
-                );
+                ));
             }
             if http.is_none() {
                 http = self.listening.try_recv().ok();
@@ -208,11 +223,11 @@ impl Edge {
             {
                 let report = String::from_utf8_lossy(&body).into_owned();
                 if report.contains(&format!("{SERVICE}: serving")) {
-                    return Ready {
+                    return Ok(Ready {
                         http,
                         report,
                         took: started.elapsed(),
-                    };
+                    });
                 }
             }
             if Instant::now() > deadline {
@@ -398,8 +413,7 @@ async fn an_object_cached_before_a_restart_is_a_hit_after_it() {
     origin.set("/x", Answer::ok(&[("cache-control", "max-age=3600")], body));
     let dirs = Dirs::new(origin_addr);
 
-    let mut edge = Edge::start(&dirs, "512Mi", "first");
-    let ready = edge.ready().await;
+    let (mut edge, ready) = Edge::launch(&dirs, "512Mi", "first").await;
     let (objects, _, _) = cache_counts(cache_line(&ready.report));
     assert_eq!(objects, 0, "{}", ready.report);
     let r = send(ready.http, "GET", "/x", DOMAIN, &[], "").await;
@@ -436,8 +450,7 @@ async fn an_object_cached_before_a_restart_is_a_hit_after_it() {
     );
     drop(edge);
 
-    let mut edge = Edge::start(&dirs, "512Mi", "second");
-    let ready = edge.ready().await;
+    let (mut edge, ready) = Edge::launch(&dirs, "512Mi", "second").await;
     let line = cache_line(&ready.report);
     assert!(
         line.contains(": 1 objects, capacity "),
@@ -514,8 +527,7 @@ async fn kill_9_during_writes_never_leaves_a_torn_object() {
     let (mut hits, mut misses, mut cut) = (0usize, 0usize, 0usize);
     let (mut opens_with_torn, mut opens_with_objects, mut objects_seen) = (0usize, 0usize, 0usize);
     for iteration in 0..iterations {
-        let mut edge = Edge::start(&dirs, CRASH_CAPACITY, &iteration.to_string());
-        let ready = edge.ready().await;
+        let (mut edge, ready) = Edge::launch(&dirs, CRASH_CAPACITY, &iteration.to_string()).await;
         starts.push(ready.took);
         let line = cache_line(&ready.report);
         let (objects, torn, bad) = cache_counts(line);
