@@ -61,6 +61,9 @@ fn presets_are_what_render_makes() {
         for entry in std::fs::read_dir(repo().join(&dir)).unwrap() {
             let yaml = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for object in documents(&yaml) {
+                if object["apiVersion"] == "v1" {
+                    continue; // the Argo CD repository Secret: no CRD
+                }
                 assert_eq!(
                     crds().check(&object).unwrap(),
                     Vec::<String>::new(),
@@ -69,6 +72,97 @@ fn presets_are_what_render_makes() {
             }
         }
     }
+}
+
+#[test]
+fn argo_presets_register_the_chart_registry_without_credentials() {
+    for preset in ["gke", "ack", "gke-offline"] {
+        let yaml =
+            std::fs::read_to_string(repo().join(format!("gitops/argo/{preset}/repository.yaml")))
+                .unwrap();
+        let docs = documents(&yaml);
+        let secret = &docs[0];
+        assert_eq!(secret["kind"], "Secret", "{preset}");
+        assert_eq!(
+            secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "repository",
+            "{preset}"
+        );
+        let data = &secret["stringData"];
+        assert_eq!(data["type"], "helm");
+        assert_eq!(data["enableOCI"], "true");
+        assert_eq!(data["url"], "ghcr.io/fastly-anywhere/charts", "{preset}");
+        assert!(data.get("password").is_none() && data.get("username").is_none());
+        // The Application points at the same registry.
+        let app = &documents(
+            &std::fs::read_to_string(repo().join(format!("gitops/argo/{preset}/application.yaml")))
+                .unwrap(),
+        )[0];
+        assert_eq!(app["spec"]["source"]["repoURL"], data["url"]);
+    }
+}
+
+#[test]
+fn plain_http_registries_are_marked_for_both_controllers() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = repo().join("gitops/providers/gke-offline.yaml");
+    for gitops in ["flux", "argo"] {
+        let out_dir = dir.path().join(gitops);
+        let out = render(
+            &[
+                "--gitops",
+                gitops,
+                "--provider",
+                "gke",
+                "-f",
+                values.to_str().unwrap(),
+                "--chart-ref",
+                "oci://registry.internal.example:5000/charts/fastly-anywhere",
+                "--plain-http",
+                "--output-dir",
+                out_dir.to_str().unwrap(),
+            ],
+            &repo(),
+        );
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        // The registry Secret for the image is named in the instructions.
+        assert!(
+            stderr.contains(
+                "kubectl create secret docker-registry regcred --namespace fastly-anywhere"
+            ),
+            "{stderr}"
+        );
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(out_dir.join(name)).unwrap();
+            assert!(text.ends_with('\n'), "{name} ends without a newline");
+            documents(&text).remove(0)
+        };
+        if gitops == "flux" {
+            assert_eq!(read("ocirepository.yaml")["spec"]["insecure"], true);
+        } else {
+            assert_eq!(
+                read("repository.yaml")["stringData"]["insecureOCIForceHttp"],
+                "true"
+            );
+            assert!(
+                stderr.contains("does not pass it to `helm pull`"),
+                "{stderr}"
+            );
+        }
+    }
+    // Without the flag nothing is marked insecure.
+    let out = render(
+        &[
+            "--gitops",
+            "flux",
+            "--provider",
+            "gke",
+            "-f",
+            values.to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert!(!text(&out).0.contains("insecure"));
 }
 
 const DOCUMENTED_WITH_TOKENS: &str = "\
@@ -100,7 +194,7 @@ fn documented_values_with_inline_tokens_render_without_them() {
             "alicloud-disk-topology-alltype",
             vec!["OCIRepository", "HelmRelease"],
         ),
-        ("argo", "gke", "premium-rwo", vec!["Application"]),
+        ("argo", "gke", "premium-rwo", vec!["Application", "Secret"]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -138,8 +232,11 @@ fn documented_values_with_inline_tokens_render_without_them() {
                 "a token reached the manifests:\n{yaml}"
             );
             for object in documents(&yaml) {
-                assert_eq!(crds().check(&object).unwrap(), Vec::<String>::new());
                 found.push(object["kind"].as_str().unwrap().to_owned());
+                if object["apiVersion"] == "v1" {
+                    continue; // the Argo CD repository Secret: no CRD, no values
+                }
+                assert_eq!(crds().check(&object).unwrap(), Vec::<String>::new());
                 let values = if gitops == "argo" {
                     &object["spec"]["source"]["helm"]["valuesObject"]
                 } else {
@@ -341,8 +438,13 @@ fn offline_values_render_without_the_secret_step() {
     assert!(!stdout.contains("secret-value") && !stderr.contains("secret-value"));
     assert!(!stdout.contains("existingSecret"), "{stdout}");
     assert!(
-        !stderr.contains("kubectl create secret"),
-        "offline mode needs no Secret: {stderr}"
+        !stderr.contains("kubectl create secret generic"),
+        "offline mode needs no tokens Secret: {stderr}"
+    );
+    // The image is pulled with the registry Secret in every mode.
+    assert!(
+        stderr.contains("kubectl create secret docker-registry regcred"),
+        "{stderr}"
     );
     assert!(stderr.contains("left out of the manifests"), "{stderr}");
 }

@@ -5,6 +5,7 @@ use helm_anywhere::doctor::{
     DoctorRequest, Status, connect, render_json as render_doctor_json,
     render_text as render_doctor_text, run_checks,
 };
+use helm_anywhere::gitops::detect::gitops_tool;
 use helm_anywhere::gitops::manifests::{Deployment, GitOps};
 use helm_anywhere::redact::Secrets;
 use helm_anywhere::render::{RenderError, RenderRequest, drift, render, write_secret_file};
@@ -88,6 +89,10 @@ struct RenderArgs {
     /// The chart version.
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     version: String,
+    /// The chart's registry speaks plain HTTP (Flux: `insecure: true`; needed
+    /// unless it is on loopback or a private address).
+    #[arg(long)]
+    plain_http: bool,
     /// The namespace the POP runs in.
     #[arg(long, short = 'n', default_value = "fastly-anywhere")]
     namespace: String,
@@ -144,6 +149,10 @@ struct DoctorArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
     output: DoctorFormat,
+    /// Also check the GitOps controllers that deploy the chart (default: the
+    /// tool of a values file that is an Application or a HelmRelease).
+    #[arg(long, value_enum)]
+    gitops: Option<GitOpsArg>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -156,6 +165,15 @@ enum DoctorFormat {
 enum GitOpsArg {
     Argo,
     Flux,
+}
+
+impl GitOpsArg {
+    fn tool(self) -> GitOps {
+        match self {
+            GitOpsArg::Argo => GitOps::Argo,
+            GitOpsArg::Flux => GitOps::Flux,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,10 +287,7 @@ fn run_version(args: VersionArgs) -> ExitCode {
 }
 
 fn run_render(args: RenderArgs) -> ExitCode {
-    let gitops = match args.gitops {
-        GitOpsArg::Argo => GitOps::Argo,
-        GitOpsArg::Flux => GitOps::Flux,
-    };
+    let gitops = args.gitops.tool();
     let request = RenderRequest {
         inputs: args.inputs.into_request(None),
         gitops,
@@ -286,6 +301,7 @@ fn run_render(args: RenderArgs) -> ExitCode {
             version: args.version,
             release: args.release,
             namespace: args.namespace,
+            plain_http: args.plain_http,
             gitops_namespace: args.gitops_namespace.unwrap_or_else(|| {
                 match gitops {
                     GitOps::Argo => "argocd",
@@ -360,6 +376,14 @@ fn run_render(args: RenderArgs) -> ExitCode {
 }
 
 fn run_doctor(args: DoctorArgs) -> ExitCode {
+    // The tool named on the command line, else the one whose manifest was
+    // given as values (unreadable files are reported by validate below).
+    let gitops = args.gitops.map(GitOpsArg::tool).or_else(|| {
+        args.values
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .find_map(|text| gitops_tool(&text))
+    });
     let request = ValidateRequest {
         files: args.values,
         ..Default::default()
@@ -394,7 +418,8 @@ fn run_doctor(args: DoctorArgs) -> ExitCode {
             .ok()
             .filter(|c| !c.is_empty())
     });
-    let doctor_request = DoctorRequest::from_values(&values, namespace.clone(), args.release);
+    let mut doctor_request = DoctorRequest::from_values(&values, namespace.clone(), args.release);
+    doctor_request.gitops = gitops;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

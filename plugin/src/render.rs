@@ -6,7 +6,8 @@
 
 use crate::gitops::crds::{CrdError, CrdSchemas};
 use crate::gitops::manifests::{
-    BadChartRef, Deployment, GitOps, argo_application, flux_objects, to_yaml,
+    BadChartRef, Deployment, GitOps, argo_application, argo_repository_secret, flux_objects,
+    to_yaml,
 };
 use crate::validate::{Outcome, ValidateError, ValidateRequest, validate};
 use serde_json::{Map, Value, json};
@@ -144,7 +145,10 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
 
     let d = &request.deployment;
     let objects = match request.gitops {
-        GitOps::Argo => vec![("application.yaml", argo_application(d, &values)?)],
+        GitOps::Argo => vec![
+            ("application.yaml", argo_application(d, &values)?),
+            ("repository.yaml", argo_repository_secret(d)?),
+        ],
         GitOps::Flux => {
             let mut o = flux_objects(d, &values)?.into_iter();
             let (repo, release) = (o.next(), o.next());
@@ -165,7 +169,12 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     );
     let mut files = Vec::new();
     for (name, object) in objects {
-        let problems = crds.check(&object)?;
+        // Core objects (the repository Secret) have no CRD to pass.
+        let problems = if object["apiVersion"] == "v1" {
+            Vec::new()
+        } else {
+            crds.check(&object)?
+        };
         if !problems.is_empty() {
             return Err(RenderError::NotValid {
                 object: format!(
@@ -182,6 +191,10 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     let ns = &d.namespace;
     // Warnings about the values as written (with the provider applied).
     let mut notes: Vec<String> = warnings.into_iter().map(|(_, w)| w).collect();
+    notes.extend(pull_secret_note(&values, ns));
+    if d.plain_http && request.gitops == GitOps::Argo {
+        notes.push("--plain-http: the repository Secret sets insecureOCIForceHttp, but Argo CD 3.2 does not pass it to `helm pull` for Helm charts: the chart comes over plain HTTP only from a registry Helm falls back to HTTP for (loopback); serve it over HTTPS otherwise.".into());
+    }
     let tokens_found = bootstrap.is_some() || key.is_some();
     if offline {
         if tokens_found {
@@ -212,6 +225,17 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
         tokens_secret_manifest,
         notes,
     })
+}
+
+/// How to create the registry Secret the pods pull the image with: every
+/// rendered install needs it, whatever the mode.
+fn pull_secret_note(values: &Value, ns: &str) -> Option<String> {
+    let name = with_defaults(values)["imagePullSecrets"][0]["name"]
+        .as_str()?
+        .to_owned();
+    Some(format!(
+        "The pods pull the runtime image with the registry Secret `{name}` in namespace `{ns}`; create it once, outside Git:\n  kubectl create secret docker-registry {name} --namespace {ns} \\\n    --docker-server=REGISTRY --docker-username=USER --docker-password=\"$REGISTRY_PASSWORD\""
+    ))
 }
 
 /// Removes the tokens from the values and returns them.

@@ -39,10 +39,13 @@ pub async fn run_checks(client: &Client, req: &DoctorRequest) -> Vec<Check> {
     }
     checks.push(nodes(client, req).await);
     checks.push(permissions(client, req).await);
+    if let Some(tool) = req.gitops {
+        checks.extend(super::gitops::gitops_checks(client, tool).await);
+    }
     checks
 }
 
-fn unreadable(id: &'static str, what: &str, e: &kube::Error) -> Check {
+pub(super) fn unreadable(id: &'static str, what: &str, e: &kube::Error) -> Check {
     Check::fail(
         id,
         format!("cannot read {what}: {e}"),

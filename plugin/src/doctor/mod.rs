@@ -2,9 +2,11 @@
 //! needs before the first install or sync: the Kubernetes version,
 //! cert-manager v1.14 (CRDs and webhook), a storage class, a dedicated
 //! namespace, the `regcred` registry Secret, nodes of at least 4 vCPU and
-//! 8 GiB, and the permissions the chart's objects need.
+//! 8 GiB, and the permissions the chart's objects need; and, when the chart
+//! is deployed through GitOps, the Flux or Argo CD controllers.
 
 mod checks;
+mod gitops;
 mod report;
 
 pub use checks::run_checks;
@@ -85,6 +87,9 @@ pub struct DoctorRequest {
     pub min_memory_bytes: f64,
     /// How many such nodes the replicas need.
     pub replicas: u32,
+    /// The GitOps tool that deploys the chart, if any: its controllers are
+    /// checked too.
+    pub gitops: Option<crate::gitops::manifests::GitOps>,
 }
 
 /// Why the doctor could not start.
@@ -162,6 +167,7 @@ impl DoctorRequest {
             min_cpu: values.edge_stack.cpu_footprint.0,
             min_memory_bytes: values.edge_stack.memory_footprint.value().unwrap_or(0.0),
             replicas: values.edge_stack.replicas,
+            gitops: None,
         }
     }
 }

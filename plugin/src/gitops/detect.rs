@@ -81,6 +81,18 @@ pub fn find_values(docs: &[Node]) -> Embedded {
     Embedded::NotGitOps
 }
 
+/// Which GitOps tool a file's object belongs to: an Argo CD Application or
+/// a Flux HelmRelease (`None` for a plain values file or unparsable text).
+pub fn gitops_tool(text: &str) -> Option<crate::gitops::manifests::GitOps> {
+    use crate::gitops::manifests::GitOps;
+    let (docs, _) = crate::yaml::parse_documents(text, 0).ok()?;
+    match find_values(&docs) {
+        Embedded::Found { object, .. } if object.starts_with("Application/") => Some(GitOps::Argo),
+        Embedded::Found { .. } => Some(GitOps::Flux),
+        Embedded::NotGitOps => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +118,10 @@ mod tests {
 
         let (docs, _) = parse_documents("edgeStack: {}\n", 0).unwrap();
         assert_eq!(find_values(&docs), Embedded::NotGitOps);
+
+        use crate::gitops::manifests::GitOps;
+        assert_eq!(gitops_tool(argo), Some(GitOps::Argo));
+        assert_eq!(gitops_tool(flux), Some(GitOps::Flux));
+        assert_eq!(gitops_tool("edgeStack: {}\n"), None);
     }
 }

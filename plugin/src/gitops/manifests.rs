@@ -38,6 +38,9 @@ pub struct Deployment {
     /// The namespace of the Application or HelmRelease (`argocd`,
     /// `flux-system`).
     pub gitops_namespace: String,
+    /// The registry speaks plain HTTP. Flux and Helm fall back to HTTP by
+    /// themselves only for loopback and private addresses.
+    pub plain_http: bool,
 }
 
 /// Why a chart reference is unusable.
@@ -69,8 +72,10 @@ pub fn argo_application(d: &Deployment, values: &Value) -> Result<Value, BadChar
         "metadata": {
             "name": d.release,
             "namespace": d.gitops_namespace,
-            // Deleting the Application deletes what it deployed.
-            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+            // Deleting the Application deletes what it deployed (foreground
+            // cascading). The path-qualified name means the same to Argo CD
+            // as the bare one, which the API server warns about.
+            "finalizers": ["resources-finalizer.argocd.argoproj.io/foreground"],
         },
         "spec": {
             "project": "default",
@@ -110,10 +115,38 @@ pub fn argo_application(d: &Deployment, values: &Value) -> Result<Value, BadChar
     }))
 }
 
+/// The Argo CD repository Secret for the chart's registry. Argo CD finds
+/// an OCI Helm repository given as `host:port/path` only through such a
+/// Secret (`enableOCI`); it holds no credentials, so it can live in Git
+/// (credentials for a private registry are added in the cluster).
+pub fn argo_repository_secret(d: &Deployment) -> Result<Value, BadChartRef> {
+    let (repo, _) = split_chart_ref(&d.chart_ref)?;
+    let mut data = json!({
+        "name": format!("{}-charts", d.release),
+        "type": "helm",
+        "url": repo,
+        "enableOCI": "true",
+    });
+    if d.plain_http {
+        data["insecureOCIForceHttp"] = json!("true");
+    }
+    Ok(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": format!("{}-chart-repository", d.release),
+            "namespace": d.gitops_namespace,
+            "labels": {"argocd.argoproj.io/secret-type": "repository"},
+        },
+        "stringData": data,
+    }))
+}
+
 /// The Flux OCIRepository (the chart) and HelmRelease (the install).
 pub fn flux_objects(d: &Deployment, values: &Value) -> Result<Vec<Value>, BadChartRef> {
     split_chart_ref(&d.chart_ref)?;
-    let repository = json!({
+    let mut repository = json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "OCIRepository",
         "metadata": {"name": d.release, "namespace": d.gitops_namespace},
@@ -127,6 +160,9 @@ pub fn flux_objects(d: &Deployment, values: &Value) -> Result<Vec<Value>, BadCha
             },
         },
     });
+    if d.plain_http {
+        repository["spec"]["insecure"] = json!(true);
+    }
     let release = json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
