@@ -114,6 +114,39 @@ impl CacheMetrics {
     }
 }
 
+/// Real-time log delivery, by service and endpoint (`kind` is the
+/// endpoint's name, declared in values: a bounded set).
+#[derive(Clone, Debug, Default)]
+pub struct LogMetrics {
+    /// Lines delivered.
+    pub sent: Family<KindLabels, Counter>,
+    /// Lines dropped: the queue was full, or a batch was given up.
+    pub dropped: Family<KindLabels, Counter>,
+    /// Sends that failed (each retry counts).
+    pub failures: Family<KindLabels, Counter>,
+}
+
+impl LogMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("log");
+        r.register(
+            "lines_sent",
+            "Log lines delivered to an endpoint",
+            self.sent.clone(),
+        );
+        r.register(
+            "lines_dropped",
+            "Log lines dropped: queue full or delivery given up",
+            self.dropped.clone(),
+        );
+        r.register(
+            "delivery_failures",
+            "Log deliveries that failed, retries included",
+            self.failures.clone(),
+        );
+    }
+}
+
 /// All metrics of one process.
 pub struct Metrics {
     registry: Registry,
@@ -139,6 +172,8 @@ pub struct Metrics {
     pub draining: Gauge,
     /// The HTTP cache.
     pub cache: CacheMetrics,
+    /// Real-time log delivery.
+    pub logs: LogMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -207,6 +242,8 @@ impl Default for Metrics {
         registry.register("package_loads", "Package loads by outcome", loads.clone());
         let cache = CacheMetrics::default();
         cache.register(&mut registry);
+        let logs = LogMetrics::default();
+        logs.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -220,6 +257,7 @@ impl Default for Metrics {
             service_serving,
             draining,
             cache,
+            logs,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::engine::loaded::LoadedService;
 use crate::host::egress::{AddressPolicy, EgressPolicy};
 use crate::host::heap::HeapBudget;
 use crate::host::kv::KvStores;
+use crate::host::log_ship::{Destination, Origin, ShipCounters, ShipLimits, Shipper};
 use crate::host::logs::{LogSink, LogTarget};
 use crate::host::platform::{
     NO_ID, Platform, TraceIds, derived_service_id, derived_version, hostname,
@@ -53,6 +54,8 @@ struct Shared {
     cache: Cache,
     /// Linear memory of all instances together.
     heap: Option<Arc<HeapBudget>>,
+    /// The process's metrics (log delivery counts into them).
+    metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -68,9 +71,13 @@ impl Services {
         Services {
             xqd,
             runtime,
-            metrics,
+            metrics: metrics.clone(),
             router,
-            shared: Shared { cache, heap },
+            shared: Shared {
+                cache,
+                heap,
+                metrics,
+            },
             slots: BTreeMap::new(),
         }
     }
@@ -202,7 +209,11 @@ async fn load_version(
         }
     };
     kv.seed(&project.kv_stores)?;
-    let logs = LogSink::new(&service.name, log_targets(&file.observability), None);
+    let logs = LogSink::new(
+        &service.name,
+        log_targets(&service.name, &file.observability, &shared.metrics)?,
+        None,
+    );
     let egress = &file.egress;
     let egress = EgressPolicy {
         addresses: Arc::new(
@@ -259,20 +270,41 @@ fn platform(file: &EdgeFile, manifest: &ServiceManifest) -> Platform {
     }
 }
 
-fn log_targets(obs: &Observability) -> HashMap<String, LogTarget> {
-    obs.log_endpoints
-        .iter()
-        .map(|e| {
-            // HTTPS and syslog delivery come with the observability work;
-            // until then their lines go to stdout, named.
-            let target = match e.kind {
-                LogEndpointKind::Stdout | LogEndpointKind::Https | LogEndpointKind::Syslog => {
-                    LogTarget::Stdout
-                }
-            };
-            (e.name.clone(), target)
-        })
-        .collect()
+/// Each declared endpoint's target: stdout, or a delivery task of its own
+/// for HTTPS and syslog endpoints (one per endpoint and loaded version; the
+/// old version's task delivers what it has queued, then ends).
+fn log_targets(
+    service: &str,
+    obs: &Observability,
+    metrics: &Metrics,
+) -> anyhow::Result<HashMap<String, LogTarget>> {
+    let mut targets = HashMap::new();
+    for e in &obs.log_endpoints {
+        let target = match (e.kind, &e.url) {
+            (LogEndpointKind::Stdout, _) => LogTarget::Stdout,
+            (LogEndpointKind::Https | LogEndpointKind::Syslog, Some(url)) => {
+                let destination = Destination::from_url(url)
+                    .map_err(|why| anyhow::anyhow!("log endpoint `{}`: {why}", e.name))?;
+                let labels = Metrics::kind(service, &e.name);
+                let counters = ShipCounters {
+                    sent: metrics.logs.sent.get_or_create(&labels).clone(),
+                    dropped: metrics.logs.dropped.get_or_create(&labels).clone(),
+                    failures: metrics.logs.failures.get_or_create(&labels).clone(),
+                };
+                let origin = Origin {
+                    service: service.to_owned(),
+                    endpoint: e.name.clone(),
+                    hostname: hostname(),
+                };
+                let shipper = Shipper::start(origin, destination, ShipLimits::default(), counters)
+                    .map_err(anyhow::Error::msg)?;
+                LogTarget::Ship(Arc::new(shipper))
+            }
+            (_, None) => anyhow::bail!("log endpoint `{}` has no url", e.name),
+        };
+        targets.insert(e.name.clone(), target);
+    }
+    Ok(targets)
 }
 
 /// A backend's health check from values, over Fastly's defaults.

@@ -52,6 +52,8 @@ pub use model::{
 pub use secret::{Secret, SecretFileError};
 pub use snapshot::ServiceSnapshot;
 pub use timestamp::Timestamp;
+// Shared with the other HTTPS clients of the runtime (log delivery).
+pub use wire::{lowest_cause, tls_config};
 
 /// The default API (values `controlPlane.apiUrl`).
 pub const DEFAULT_API_URL: &str = "https://api.fastly.com";

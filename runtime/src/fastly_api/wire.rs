@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// rustls with the ring provider and the Mozilla roots compiled in: the
 /// runtime image has no CA bundle of its own to trust.
-pub(super) fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+pub fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -21,7 +21,7 @@ pub(super) fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
 
 /// The innermost error's text (`Connection refused (os error 111)`), which
 /// says more than reqwest's outer "error sending request".
-pub(super) fn lowest_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn lowest_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

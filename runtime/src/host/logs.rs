@@ -1,6 +1,7 @@
 //! Log endpoints: where `fastly_log::write` lines go. Every name a program
 //! asks for exists (as on Fastly's local tools); each goes to standard
-//! output unless config sends it to standard error or a file.
+//! output unless config sends it to standard error, a file, or an HTTPS or
+//! syslog endpoint (delivered in the background: host/log_ship.rs).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Where one endpoint's lines go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum LogTarget {
     /// Standard output, prefixed with the endpoint name.
     Stdout,
@@ -16,6 +17,8 @@ pub enum LogTarget {
     Stderr,
     /// Appended to a file, one line per write.
     File(PathBuf),
+    /// Queued for delivery to an HTTPS or syslog endpoint.
+    Ship(std::sync::Arc<super::log_ship::Shipper>),
 }
 
 /// The log endpoints of one service.
@@ -63,6 +66,10 @@ impl LogSink {
         let message = one_line(message.strip_suffix(b"\n").unwrap_or(message));
         let message = message.as_ref();
         match self.target(endpoint) {
+            LogTarget::Ship(shipper) => {
+                shipper.offer(message);
+                Ok(())
+            }
             LogTarget::Stdout => {
                 let mut out = std::io::stdout().lock();
                 write!(out, "{} {endpoint} | ", self.service)?;

@@ -18,6 +18,7 @@ pub mod heap;
 pub mod http_cache;
 pub mod kv;
 pub mod ledger;
+pub mod log_ship;
 pub mod logs;
 pub mod platform;
 pub mod program_output;

@@ -74,8 +74,13 @@ pub struct LogEndpoint {
 pub enum LogEndpointKind {
     /// The edge container's standard output.
     Stdout,
-    /// An HTTPS endpoint receiving lines by POST.
+    /// An HTTPS collector: lines in batches (newline-separated, gzip), one
+    /// POST each, retried with backoff; a slow or failing collector never
+    /// slows a request: lines beyond an 8 MiB queue are dropped and counted
+    /// (`anywhere_log_lines_dropped_total`).
     Https,
-    /// A syslog receiver (`tcp://` or `udp://`).
+    /// A syslog receiver: RFC 5424 messages, octet-counted over `tcp://`,
+    /// one datagram each over `udp://`; queued, retried and dropped as for
+    /// HTTPS.
     Syslog,
 }
