@@ -323,6 +323,7 @@ mod tests {
                 config_stores: Vec::new(),
                 kv_stores: Vec::new(),
                 dynamic_backends: None,
+                log_endpoints: vec![],
             },
             package_file: "main.wasm".into(),
             package_sha256: sha.into(),

@@ -102,6 +102,7 @@ mod tests {
             config_stores: Vec::new(),
             kv_stores: Vec::new(),
             dynamic_backends: None,
+            log_endpoints: Vec::new(),
         }
     }
 

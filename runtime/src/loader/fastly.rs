@@ -178,6 +178,9 @@ fn to_desired(
         kv_stores: s.kv_stores.clone(),
         // A service declared in values may say; otherwise egress.dynamicBackends.
         dynamic_backends: declared.and_then(|d| d.dynamic_backends),
+        log_endpoints: declared
+            .map(|d| d.log_endpoints.clone())
+            .unwrap_or_default(),
     };
     Ok(DesiredService {
         service,

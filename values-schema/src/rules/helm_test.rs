@@ -71,6 +71,7 @@ mod tests {
             config_stores: vec![],
             kv_stores: vec![],
             dynamic_backends: None,
+            log_endpoints: vec![],
         }];
         assert!(codes(&v).is_empty());
     }

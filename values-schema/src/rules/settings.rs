@@ -1,7 +1,7 @@
 //! The remaining sections: certificates, image, disruption budget, service
 //! account and log endpoints.
 
-use crate::values::LogEndpointKind;
+use crate::values::{LogEndpoint, LogEndpointKind};
 use crate::{Code, Finding, KeyPath, Values};
 use std::collections::BTreeMap;
 
@@ -91,9 +91,32 @@ pub fn check(v: &Values, reads: &dyn Fn(&[&str]) -> bool) -> Vec<Finding> {
 }
 
 fn log_endpoints(v: &Values, found: &mut Vec<Finding>) {
-    let root = KeyPath::dotted("observability.logEndpoints");
+    endpoint_list(
+        &v.observability.log_endpoints,
+        &KeyPath::dotted("observability.logEndpoints"),
+        found,
+    );
+    for (i, service) in v.services.iter().enumerate() {
+        let root = KeyPath::dotted("services").index(i).key("logEndpoints");
+        endpoint_list(&service.log_endpoints, &root, found);
+    }
+    if let Some(url) = &v.observability.metrics.push.url
+        && let Err(why) = super::services::check_url(url, &["https", "http"])
+    {
+        found.push(
+            Finding::new(
+                Code::LogEndpoint,
+                KeyPath::dotted("observability.metrics.push.url"),
+                why,
+            )
+            .help("give the remote-write URL, such as https://prometheus.example/api/v1/write"),
+        );
+    }
+}
+
+fn endpoint_list(list: &[LogEndpoint], root: &KeyPath, found: &mut Vec<Finding>) {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, e) in v.observability.log_endpoints.iter().enumerate() {
+    for (i, e) in list.iter().enumerate() {
         let here = root.index(i);
         if names.insert(&e.name, i).is_some() {
             found.push(
@@ -105,41 +128,80 @@ fn log_endpoints(v: &Values, found: &mut Vec<Finding>) {
                 .help("names must be unique"),
             );
         }
-        let (schemes, help): (&[&str], &str) = match e.kind {
-            LogEndpointKind::Stdout => (
-                &[],
-                "remove `url`: stdout endpoints write to the edge container's output",
-            ),
-            LogEndpointKind::Https => (&["https"], "give the collector's https:// URL"),
-            LogEndpointKind::Syslog => (
-                &["tcp", "udp"],
-                "give the receiver as tcp://host:port or udp://host:port",
-            ),
-        };
-        match (&e.url, schemes.is_empty()) {
-            (Some(_), true) => found.push(
-                Finding::new(
-                    Code::LogEndpoint,
-                    here.key("url"),
-                    "a stdout endpoint takes no URL",
-                )
-                .help(help),
-            ),
-            (None, false) => found.push(
-                Finding::new(
-                    Code::LogEndpoint,
-                    here.clone(),
-                    "this endpoint needs a `url`",
-                )
-                .help(help),
-            ),
-            (Some(url), false) => {
-                if let Err(why) = super::services::check_url(url, schemes) {
-                    found.push(Finding::new(Code::LogEndpoint, here.key("url"), why).help(help));
-                }
+        endpoint_url(e, &here, found);
+        endpoint_tls(e, &here, found);
+    }
+}
+
+fn endpoint_url(e: &LogEndpoint, here: &KeyPath, found: &mut Vec<Finding>) {
+    let (schemes, help): (&[&str], &str) = match e.kind {
+        LogEndpointKind::Stdout => (
+            &[],
+            "remove `url`: stdout endpoints write to the edge container's output",
+        ),
+        LogEndpointKind::Https => (&["https"], "give the collector's https:// URL"),
+        LogEndpointKind::Syslog => (
+            &["tcp", "tls", "udp"],
+            "give the receiver as tcp://host:port, tls://host:port or udp://host:port",
+        ),
+    };
+    match (&e.url, schemes.is_empty()) {
+        (Some(_), true) => found.push(
+            Finding::new(
+                Code::LogEndpoint,
+                here.key("url"),
+                "a stdout endpoint takes no URL",
+            )
+            .help(help),
+        ),
+        (None, false) => found.push(
+            Finding::new(
+                Code::LogEndpoint,
+                here.clone(),
+                "this endpoint needs a `url`",
+            )
+            .help(help),
+        ),
+        (Some(url), false) => {
+            if let Err(why) = super::services::check_url(url, schemes) {
+                found.push(Finding::new(Code::LogEndpoint, here.key("url"), why).help(help));
             }
-            (None, true) => {}
         }
+        (None, true) => {}
+    }
+}
+
+/// `tlsHostname` and `tlsCaCert` only where TLS is spoken, and a CA that
+/// is a PEM certificate.
+fn endpoint_tls(e: &LogEndpoint, here: &KeyPath, found: &mut Vec<Finding>) {
+    let url = e.url.as_deref().unwrap_or("");
+    let tls = url.starts_with("https://") || url.starts_with("tls://");
+    for (key, set) in [
+        ("tlsHostname", e.tls_hostname.is_some()),
+        ("tlsCaCert", e.tls_ca_cert.is_some()),
+    ] {
+        if set && !tls {
+            found.push(
+                Finding::new(
+                    Code::LogEndpoint,
+                    here.key(key),
+                    format!("`{key}` applies to https:// and tls:// endpoints only"),
+                )
+                .help("remove it, or use a tls:// syslog URL"),
+            );
+        }
+    }
+    if let Some(pem) = &e.tls_ca_cert
+        && !pem.contains("-----BEGIN CERTIFICATE-----")
+    {
+        found.push(
+            Finding::new(
+                Code::LogEndpoint,
+                here.key("tlsCaCert"),
+                "this is not a PEM certificate",
+            )
+            .help("paste the CA certificate, from -----BEGIN CERTIFICATE----- to its END line"),
+        );
     }
 }
 
@@ -174,18 +236,22 @@ mod tests {
                 name: "a".into(),
                 kind: LogEndpointKind::Https,
                 url: None,
+                tls_hostname: Some("logs.example".into()),
+                tls_ca_cert: None,
             },
             LogEndpoint {
                 name: "a".into(),
                 kind: LogEndpointKind::Syslog,
                 url: Some("https://x".into()),
+                tls_hostname: None,
+                tls_ca_cert: None,
             },
         ];
         let found: Vec<_> = codes(&v).into_iter().map(|c| c.1).collect();
         assert_eq!(
             found,
             [
-                "E0620", "E0610", "W0630", "W0600", "E0640", "E0650", "E0506", "E0650"
+                "E0620", "E0610", "W0630", "W0600", "E0640", "E0650", "E0650", "E0506", "E0650"
             ]
         );
     }

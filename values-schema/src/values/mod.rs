@@ -24,7 +24,10 @@ pub use helm_test::HelmTest;
 pub use image::{Image, LocalObjectReference, PullPolicy};
 pub use limits::Limits;
 pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
-pub use observability::{LogEndpoint, LogEndpointKind, LogLevel, Metrics, Observability};
+pub use observability::{
+    Dashboard, LogEndpoint, LogEndpointKind, LogFormat, LogLevel, Metrics, MetricsPush,
+    Observability, ServiceMonitor,
+};
 pub use pop::Pop;
 pub use scheduling::{PodAntiAffinity, PodDisruptionBudget, ServiceAccount};
 pub use services::{

@@ -55,6 +55,11 @@ pub struct Service {
     /// `egress.dynamicBackends`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_backends: Option<bool>,
+    /// This service's log endpoints, in addition to
+    /// `observability.logEndpoints` (one of the same name replaces the
+    /// POP-wide one for this service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_endpoints: Vec<crate::values::LogEndpoint>,
 }
 
 /// Where a Compute package comes from: exactly one of `oci`, `url` or
