@@ -7,6 +7,7 @@
 //! flight the grace period.
 
 mod cache_setup;
+mod log_targets;
 mod pending;
 mod router;
 mod services;
@@ -109,6 +110,9 @@ impl Watched {
     }
 }
 
+/// How long queued log lines may take to leave once requests are done.
+const LOG_FLUSH: Duration = Duration::from_secs(3);
+
 /// Runs `anywhere edge` until `shutdown` resolves, then drains.
 pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (file, limits) = read_edge_file(&config.config)?;
@@ -178,6 +182,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         limits: limits.clone(),
         generation: 0,
     };
+    let deliveries = crate::host::log_ship::Deliveries::default();
     let mut services = Services::new(
         Xqd::new(&config.xqd_dir),
         runtime,
@@ -185,6 +190,7 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         router.clone(),
         cache.clone(),
         heap,
+        deliveries.clone(),
     );
     services.refresh(&watched.file, &watched.limits, 0).await;
     let poll = config.poll;
@@ -211,6 +217,12 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     };
     front.serve(listener, drained, config.grace).await;
     watcher.abort();
+    // Lines programs logged in their last moments are still queued: give
+    // their endpoints a bounded time (within the pod's 5 s to exit).
+    let lost = deliveries.flush(LOG_FLUSH).await;
+    if lost > 0 {
+        tracing::warn!(lines = lost, "log lines not delivered before exit");
+    }
     // What was stored in the last second is not durable yet: make it so
     // before the process ends.
     if let Err(e) = cache.sync().await {

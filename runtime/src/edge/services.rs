@@ -2,6 +2,7 @@
 //! volume, compiled in the background and swapped in atomically. A version
 //! that fails to load leaves the previous one serving.
 
+use super::log_targets::log_targets;
 use super::router::{EdgeRouter, ServiceState};
 use crate::cache::Cache;
 use crate::config::{BackendConfig, EdgeFile, ProjectConfig, parse_backend_url};
@@ -10,8 +11,8 @@ use crate::engine::loaded::LoadedService;
 use crate::host::egress::{AddressPolicy, EgressPolicy};
 use crate::host::heap::HeapBudget;
 use crate::host::kv::KvStores;
-use crate::host::log_ship::{Destination, Origin, ShipCounters, ShipLimits, Shipper};
-use crate::host::logs::{LogSink, LogTarget};
+use crate::host::log_ship::Deliveries;
+use crate::host::logs::LogSink;
 use crate::host::platform::{
     NO_ID, Platform, TraceIds, derived_service_id, derived_version, hostname,
 };
@@ -22,7 +23,7 @@ use crate::xqd::{ServiceManifest, Xqd};
 use anyhow::Context;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use values_schema::values::{LogEndpointKind, Observability, Service};
+use values_schema::values::Service;
 
 /// One service's state on this pod.
 #[derive(Default)]
@@ -56,6 +57,8 @@ struct Shared {
     heap: Option<Arc<HeapBudget>>,
     /// The process's metrics (log delivery counts into them).
     metrics: Arc<Metrics>,
+    /// Log delivery queues, flushed at shutdown.
+    deliveries: Deliveries,
 }
 
 impl Services {
@@ -67,6 +70,7 @@ impl Services {
         router: Arc<EdgeRouter>,
         cache: Cache,
         heap: Option<Arc<HeapBudget>>,
+        deliveries: Deliveries,
     ) -> Self {
         Services {
             xqd,
@@ -77,6 +81,7 @@ impl Services {
                 cache,
                 heap,
                 metrics,
+                deliveries,
             },
             slots: BTreeMap::new(),
         }
@@ -211,7 +216,12 @@ async fn load_version(
     kv.seed(&project.kv_stores)?;
     let logs = LogSink::new(
         &service.name,
-        log_targets(&service.name, &file.observability, &shared.metrics)?,
+        log_targets(
+            service,
+            &file.observability,
+            &shared.metrics,
+            &shared.deliveries,
+        )?,
         None,
     );
     let egress = &file.egress;
@@ -268,43 +278,6 @@ fn platform(file: &EdgeFile, manifest: &ServiceManifest) -> Platform {
         is_staging: false,
         trace_ids: TraceIds::Random,
     }
-}
-
-/// Each declared endpoint's target: stdout, or a delivery task of its own
-/// for HTTPS and syslog endpoints (one per endpoint and loaded version; the
-/// old version's task delivers what it has queued, then ends).
-fn log_targets(
-    service: &str,
-    obs: &Observability,
-    metrics: &Metrics,
-) -> anyhow::Result<HashMap<String, LogTarget>> {
-    let mut targets = HashMap::new();
-    for e in &obs.log_endpoints {
-        let target = match (e.kind, &e.url) {
-            (LogEndpointKind::Stdout, _) => LogTarget::Stdout,
-            (LogEndpointKind::Https | LogEndpointKind::Syslog, Some(url)) => {
-                let destination = Destination::from_url(url)
-                    .map_err(|why| anyhow::anyhow!("log endpoint `{}`: {why}", e.name))?;
-                let labels = Metrics::kind(service, &e.name);
-                let counters = ShipCounters {
-                    sent: metrics.logs.sent.get_or_create(&labels).clone(),
-                    dropped: metrics.logs.dropped.get_or_create(&labels).clone(),
-                    failures: metrics.logs.failures.get_or_create(&labels).clone(),
-                };
-                let origin = Origin {
-                    service: service.to_owned(),
-                    endpoint: e.name.clone(),
-                    hostname: hostname(),
-                };
-                let shipper = Shipper::start(origin, destination, ShipLimits::default(), counters)
-                    .map_err(anyhow::Error::msg)?;
-                LogTarget::Ship(Arc::new(shipper))
-            }
-            (_, None) => anyhow::bail!("log endpoint `{}` has no url", e.name),
-        };
-        targets.insert(e.name.clone(), target);
-    }
-    Ok(targets)
 }
 
 /// A backend's health check from values, over Fastly's defaults.

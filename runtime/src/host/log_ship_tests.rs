@@ -1,6 +1,7 @@
-//! Log delivery against local receivers: syslog over TCP (octet counting),
-//! an HTTP collector that fails before it accepts, one that accepts and
-//! never reads, and nothing listening at all.
+//! Log delivery against local receivers: syslog over TCP and TLS (octet
+//! counting) and UDP, an HTTP collector that fails before it accepts, one
+//! that accepts and never reads, and nothing listening at all; the flush at
+//! shutdown.
 
 use super::*;
 use std::io::Read;
@@ -25,11 +26,54 @@ fn quick() -> ShipLimits {
     }
 }
 
-/// A shipper to `destination` and its counters.
+/// A shipper to `destination` (public TLS roots) and its counters.
 fn ship(destination: Destination, limits: ShipLimits) -> (Shipper, ShipCounters) {
+    ship_with(destination, None, limits, &Deliveries::default())
+}
+
+fn ship_with(
+    destination: Destination,
+    ca_pem: Option<&str>,
+    limits: ShipLimits,
+    deliveries: &Deliveries,
+) -> (Shipper, ShipCounters) {
     let counters = ShipCounters::default();
-    let shipper = Shipper::start(origin(), destination, limits, counters.clone()).unwrap();
+    let endpoint = Endpoint {
+        destination,
+        tls: endpoint_tls(ca_pem).unwrap(),
+    };
+    let shipper = Shipper::start(origin(), endpoint, limits, counters.clone(), deliveries).unwrap();
     (shipper, counters)
+}
+
+/// Reads octet-counted syslog frames ("LEN SP MSG", repeated) until `count`
+/// messages have arrived.
+async fn read_frames(conn: &mut (impl tokio::io::AsyncRead + Unpin), count: usize) -> Vec<String> {
+    let mut received = Vec::new();
+    let mut messages = Vec::new();
+    while messages.len() < count {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed early");
+        received.extend_from_slice(&buf[..n]);
+        messages.clear();
+        let mut rest = &received[..];
+        while let Some(space) = rest.iter().position(|&b| b == b' ') {
+            let len: usize = std::str::from_utf8(&rest[..space])
+                .unwrap()
+                .parse()
+                .unwrap();
+            if rest.len() < space + 1 + len {
+                break;
+            }
+            messages.push(String::from_utf8(rest[space + 1..space + 1 + len].to_vec()).unwrap());
+            rest = &rest[space + 1 + len..];
+        }
+    }
+    messages
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -45,38 +89,14 @@ async fn syslog_over_tcp_frames_each_line_by_its_length() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shipper, counters) = ship(
-        Destination::from_url(&format!("tcp://{addr}")).unwrap(),
+        Destination::from_url(&format!("tcp://{addr}"), None).unwrap(),
         quick(),
     );
     for line in ["GET / 200", "GET /a b 404", "ünïcode"] {
         shipper.offer(line.as_bytes());
     }
     let (mut conn, _) = listener.accept().await.unwrap();
-    let mut received = Vec::new();
-    let mut messages = Vec::new();
-    while messages.len() < 3 {
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "connection closed early");
-        received.extend_from_slice(&buf[..n]);
-        // Octet counting: "LEN SP MSG", repeated.
-        messages.clear();
-        let mut rest = &received[..];
-        while let Some(space) = rest.iter().position(|&b| b == b' ') {
-            let len: usize = std::str::from_utf8(&rest[..space])
-                .unwrap()
-                .parse()
-                .unwrap();
-            if rest.len() < space + 1 + len {
-                break;
-            }
-            messages.push(String::from_utf8(rest[space + 1..space + 1 + len].to_vec()).unwrap());
-            rest = &rest[space + 1 + len..];
-        }
-    }
+    let messages = read_frames(&mut conn, 3).await;
     for (message, line) in messages
         .iter()
         .zip(["GET / 200", "GET /a b 404", "ünïcode"])
@@ -151,7 +171,7 @@ async fn collector(fail_first: usize) -> (String, mpsc::UnboundedReceiver<String
 #[tokio::test]
 async fn https_batches_lines_and_retries_a_failing_collector() {
     let (url, mut bodies) = collector(2).await;
-    let (shipper, counters) = ship(Destination::from_url(&url).unwrap(), quick());
+    let (shipper, counters) = ship(Destination::from_url(&url, None).unwrap(), quick());
     for i in 0..5 {
         shipper.offer(format!("{{\"n\":{i}}}").as_bytes());
     }
@@ -231,9 +251,238 @@ async fn a_dead_endpoint_gives_up_after_its_attempts_and_counts_the_batch_droppe
 #[test]
 fn urls_name_their_transport() {
     assert_eq!(
-        Destination::from_url("udp://10.0.0.1:514").unwrap(),
+        Destination::from_url("udp://10.0.0.1:514", None).unwrap(),
         Destination::SyslogUdp("10.0.0.1:514".into())
     );
-    assert!(Destination::from_url("ftp://x").is_err());
-    assert!(Destination::from_url("no-scheme").is_err());
+    assert_eq!(
+        Destination::from_url("tls://logs.example:6514", None).unwrap(),
+        Destination::SyslogTls {
+            addr: "logs.example:6514".into(),
+            server_name: "logs.example".into()
+        }
+    );
+    assert_eq!(
+        Destination::from_url("tls://10.0.0.1:6514", Some("logs.example")).unwrap(),
+        Destination::SyslogTls {
+            addr: "10.0.0.1:6514".into(),
+            server_name: "logs.example".into()
+        }
+    );
+    assert!(Destination::from_url("tls://logs.example", None).is_err());
+    assert!(Destination::from_url("ftp://x", None).is_err());
+    assert!(Destination::from_url("no-scheme", None).is_err());
+    assert!(endpoint_tls(Some("not a certificate")).is_err());
+}
+
+#[tokio::test]
+async fn syslog_over_udp_sends_one_datagram_per_line_from_one_socket() {
+    let receiver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = receiver.local_addr().unwrap();
+    let (shipper, counters) = ship(
+        Destination::from_url(&format!("udp://{addr}"), None).unwrap(),
+        quick(),
+    );
+    let mut senders = std::collections::BTreeSet::new();
+    let mut buf = vec![0u8; 70_000];
+    for (round, lines) in [["a 1", "a 2"], ["b 1", "b 2"]].iter().enumerate() {
+        for line in lines {
+            shipper.offer(line.as_bytes());
+        }
+        for line in lines {
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(5), receiver.recv_from(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            let message = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(message.starts_with("<14>1 "), "{message}");
+            assert!(
+                message.ends_with(&format!(" - access - {line}")),
+                "{message}"
+            );
+            senders.insert(from);
+        }
+        until("the round counted", || {
+            counters.sent.get() == 2 * (round as u64 + 1)
+        })
+        .await;
+    }
+    assert_eq!(senders.len(), 1, "every batch leaves from the same socket");
+}
+
+/// A CA and a server certificate for `logs.test`, made with openssl.
+fn test_pki(dir: &std::path::Path) -> (String, String, String) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl package) runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:logs.test\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=test-ca",
+        "-days",
+        "2",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=logs.test",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    (read("ca.crt"), read("server.crt"), read("server.key"))
+}
+
+fn tls_acceptor(cert_pem: &str, key_pem: &str) -> tokio_rustls::TlsAcceptor {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .unwrap()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn syslog_over_tls_checks_the_certificate_against_the_given_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path());
+    let acceptor = tls_acceptor(&cert, &key);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("tls://{addr}");
+
+    // Trusting only the public roots, the test CA's certificate is refused.
+    let (untrusting, refused) = ship(
+        Destination::from_url(&url, Some("logs.test")).unwrap(),
+        ShipLimits {
+            attempts: 1,
+            ..quick()
+        },
+    );
+    untrusting.offer(b"never delivered");
+    let (tcp, _) = listener.accept().await.unwrap();
+    assert!(
+        acceptor.accept(tcp).await.is_err(),
+        "the client must abort the handshake"
+    );
+    until("the refusal counted", || refused.dropped.get() == 1).await;
+    assert_eq!(refused.sent.get(), 0);
+
+    // With tlsCaCert, the same server is trusted and reads each frame.
+    let (shipper, counters) = ship_with(
+        Destination::from_url(&url, Some("logs.test")).unwrap(),
+        Some(&ca),
+        quick(),
+        &Deliveries::default(),
+    );
+    for line in ["one", "two"] {
+        shipper.offer(line.as_bytes());
+    }
+    let (tcp, _) = listener.accept().await.unwrap();
+    let mut tls = acceptor.accept(tcp).await.unwrap();
+    let messages = read_frames(&mut tls, 2).await;
+    assert!(
+        messages[0].ends_with(" pop-0 shop - access - one"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].ends_with(" pop-0 shop - access - two"),
+        "{messages:?}"
+    );
+    until("2 lines counted as sent", || counters.sent.get() == 2).await;
+}
+
+#[tokio::test]
+async fn shutdown_flush_waits_for_delivery_and_counts_what_cannot_leave() {
+    let deliveries = Deliveries::default();
+    // A live receiver: the flush returns once both lines are delivered.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        read_frames(&mut conn, 2).await
+    });
+    let (live, live_counts) = ship_with(
+        Destination::SyslogTcp(addr.to_string()),
+        None,
+        ShipLimits {
+            flush_after: Duration::from_millis(200),
+            ..quick()
+        },
+        &deliveries,
+    );
+    live.offer(b"first");
+    live.offer(b"second");
+    assert_eq!(deliveries.flush(Duration::from_secs(5)).await, 0);
+    assert_eq!(live_counts.sent.get(), 2, "flush returned before delivery");
+    assert_eq!(reader.await.unwrap().len(), 2);
+
+    // A dead one: the flush gives up at its deadline and counts the lines.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stuck, stuck_counts) = ship_with(
+        Destination::SyslogTcp(dead.to_string()),
+        None,
+        ShipLimits {
+            first_backoff: Duration::from_secs(5),
+            ..quick()
+        },
+        &deliveries,
+    );
+    stuck.offer(b"lost 1");
+    stuck.offer(b"lost 2");
+    let started = Instant::now();
+    assert_eq!(deliveries.flush(Duration::from_millis(300)).await, 2);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(stuck_counts.dropped.get(), 2);
 }
