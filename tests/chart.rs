@@ -3,8 +3,8 @@
 //! Kubernetes API (kubernetes-validate --strict) and cert-manager's CRDs,
 //! clean under checkov, and byte-identical across renders. The modules in
 //! tests/chart/ check the containers' arguments, the control-plane modes,
-//! the NetworkPolicy (ingress and the egress option) and the `helm test`
-//! pod.
+//! the NetworkPolicy (ingress and the egress option), the `helm test`
+//! pod, and the monitoring objects (ServiceMonitor, dashboard ConfigMap).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use e2e::{documents, helms, object, render, repo, run, text, tool};
@@ -21,6 +21,8 @@ mod helm_test_pod;
 mod modes;
 #[path = "chart/network_policy.rs"]
 mod network_policy;
+#[path = "chart/observability.rs"]
+mod observability;
 
 /// The documented example (placeholders filled in) for a provider.
 fn documented(provider: &str, class: &str) -> String {

@@ -191,3 +191,31 @@ kind: {{ .Values.certManager.issuerRef.kind }}
 group: {{ .Values.certManager.issuerRef.group }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the ServiceMonitor (and the Service it selects) render: metrics
+on, observability.metrics.serviceMonitor.enabled, and the cluster serving the
+Prometheus Operator's ServiceMonitor API (`helm template` and `--dry-run`
+know it only from `--api-versions monitoring.coreos.com/v1/ServiceMonitor`).
+Without the API, nothing renders and NOTES.txt says why: a chart that fails
+on a cluster without the operator would block the install for a nicety.
+*/}}
+{{- define "fastly-anywhere.serviceMonitor" -}}
+{{- $metrics := .Values.observability.metrics -}}
+{{- if and $metrics.enabled $metrics.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The headless Service that exposes the three admin ports to the ServiceMonitor. */}}
+{{- define "fastly-anywhere.metricsService" -}}
+{{- printf "%s-metrics" (include "fastly-anywhere.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The chart's labels with `extra` (a map from values) merged over them, as
+YAML. Argument: (list $ extra).
+*/}}
+{{- define "fastly-anywhere.labelsWith" -}}
+{{- $root := index . 0 -}}
+{{- $labels := fromYaml (include "fastly-anywhere.labels" $root) -}}
+{{- toYaml (merge (deepCopy (default (dict) (index . 1))) $labels) -}}
+{{- end -}}
