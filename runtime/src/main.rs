@@ -27,6 +27,11 @@ struct Cli {
     /// More log: -v info (the default), -vv debug, -vvv trace.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Shape of the runtime's log lines on stderr: `json` (one object per
+    /// line, for a log collector), `text`, or `auto`: text on a terminal,
+    /// JSON otherwise (in a pod).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: what `serve` takes.
@@ -191,16 +196,44 @@ fn log_filter(cli: &Cli) -> String {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<i32> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(log_filter(&cli)).context("--log-level")?,
-        )
-        .with_writer(std::io::stderr)
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+/// The process's log subscriber: the filter, and text or JSON on stderr.
+fn init_logs(cli: &Cli) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(cli)).context("--log-level")?;
+    let terminal = std::io::stderr().is_terminal();
+    let json = match cli.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !terminal,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        // One object per line with the fields of the request's span
+        // (service, trace id) at the top level of each event.
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
         // Colour codes only for a person at a terminal: never in a pod's
         // log file, a pipe or a test's capture.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        logs.with_ansi(terminal).init();
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    init_logs(&cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

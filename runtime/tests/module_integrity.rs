@@ -332,7 +332,13 @@ fn serve_once(wasm: &Path, cache: &Path) -> (String, std::net::SocketAddr, Child
     let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
         .arg("serve")
         .arg(wasm)
-        .args(["--addr", "127.0.0.1:0", "--cache-dir"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+            "--cache-dir",
+        ])
         .arg(cache)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

@@ -61,6 +61,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--credentials-dir=/var/run/fastly-anywhere/credentials",
                 "--admin-addr=0.0.0.0:9091",
                 "--log-level=info",
+                "--log-format=auto",
             ],
             "{label}"
         );
@@ -73,6 +74,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--peers-file=/var/run/fastly-anywhere/peers/peers.json",
                 "--admin-addr=0.0.0.0:9092",
                 "--log-level=info",
+                "--log-format=auto",
             ],
             "{label}"
         );
@@ -91,6 +93,7 @@ fn each_container_gets_the_runtime_arguments() {
                 "--cluster-addr=0.0.0.0:7443",
                 "--admin-addr=0.0.0.0:9090",
                 "--log-level=info",
+                "--log-format=auto",
                 "--drain-delay-seconds=10",
                 "--grace-seconds=135",
             ],

@@ -13,6 +13,7 @@ use crate::limits::InstanceLimit;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 /// Epoch ticks a guest runs before it yields its thread.
@@ -27,6 +28,17 @@ pub enum Outcome {
     Limit(InstanceLimit),
     /// The guest trapped: what kind of trap, and the message.
     Trap(TrapKind, String),
+}
+
+impl Outcome {
+    /// How the instance ended, for logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Limit(limit) => limit.label(),
+            Outcome::Trap(kind, _) => kind.label(),
+        }
+    }
 }
 
 /// Runs `req` on `service`.
@@ -48,12 +60,18 @@ pub fn dispatch(service: &Arc<LoadedService>, req: DownstreamRequest, metrics: &
                     .limit_kills
                     .get_or_create(&Metrics::kind(name, limit.label()))
                     .inc();
+                metrics
+                    .events
+                    .count(name, &format!("limit:{}", limit.label()));
             }
             Outcome::Trap(kind, _) => {
                 metrics
                     .traps
                     .get_or_create(&Metrics::kind(name, kind.label()))
                     .inc();
+                metrics
+                    .events
+                    .count(name, &format!("trap:{}", kind.label()));
             }
         }
     });
@@ -102,7 +120,9 @@ impl TrapKind {
     }
 }
 
-/// Creates an instance for `req` and runs it to the end.
+/// Creates an instance for `req` and runs it to the end, inside a span that
+/// carries the service and the trace id the program sees
+/// (`FASTLY_TRACE_ID`), so that every log line about the request names it.
 pub async fn run_instance(
     service: &LoadedService,
     req: DownstreamRequest,
@@ -116,9 +136,33 @@ pub async fn run_instance(
     } else {
         wasi.inherit_stdout().inherit_stderr();
     }
+    let mut trace_id = String::new();
     for (name, value) in env.platform_vars() {
+        if name == "FASTLY_TRACE_ID" {
+            trace_id.clone_from(&value);
+        }
         wasi.env(name, value);
     }
+    let span = tracing::info_span!("request", service = %env.name, trace_id = %trace_id);
+    let outcome = run_in_span(service, wasi, req, metrics)
+        .instrument(span)
+        .await;
+    tracing::debug!(
+        service = %env.name,
+        trace_id = %trace_id,
+        outcome = outcome.label(),
+        "request done"
+    );
+    outcome
+}
+
+async fn run_in_span(
+    service: &LoadedService,
+    mut wasi: wasmtime_wasi::WasiCtxBuilder,
+    req: DownstreamRequest,
+    metrics: &Metrics,
+) -> Outcome {
+    let env = service.env.clone();
     let mut store = new_store(service, wasi.build_p1(), req);
     let wall_limit = env.limits.wall_time;
     let started = Instant::now();
