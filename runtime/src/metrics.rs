@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 
 /// Labels: service and status code.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,6 +175,8 @@ pub struct Metrics {
     pub cache: CacheMetrics,
     /// Real-time log delivery.
     pub logs: LogMetrics,
+    /// What happened to each service, for `/status`.
+    pub events: ServiceEvents,
 }
 
 fn latency_histogram() -> Histogram {
@@ -258,7 +261,35 @@ impl Default for Metrics {
             draining,
             cache,
             logs,
+            events: ServiceEvents::default(),
         }
+    }
+}
+
+/// Counts of what happened to each service (`limit:cpu`, `trap:unreachable`,
+/// `refused_version`), for `/status`: the same events as the counters above,
+/// kept where they can be read back. Bounded: one entry per service and
+/// event kind, both from closed sets.
+#[derive(Debug, Default)]
+pub struct ServiceEvents {
+    counts: std::sync::Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+}
+
+impl ServiceEvents {
+    /// Counts one `event` of `service`.
+    pub fn count(&self, service: &str, event: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts
+            .entry(service.to_owned())
+            .or_default()
+            .entry(event.to_owned())
+            .or_default() += 1;
+    }
+
+    /// The counts of `service`, by event.
+    pub fn of(&self, service: &str) -> BTreeMap<String, u64> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(service).cloned().unwrap_or_default()
     }
 }
 

@@ -176,3 +176,121 @@ async fn fastly_mode_serves_the_accounts_services_checked_against_the_hashsum() 
     );
     assert!(!text.contains(GOOD_TOKEN), "{text}");
 }
+
+/// A stand-in of the edge's admin port answering `/status` with `doc`.
+fn fake_edge_status(doc: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
+                doc.len()
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(viceroy, ignore = "`anywhere loader` has no Viceroy counterpart")]
+async fn fastly_mode_reports_the_pods_status_to_the_control_plane() {
+    let registry = Registry::start();
+    let v1 = hello_package("hello from v01\n");
+    let repo = SERVICE_A.to_ascii_lowercase();
+    registry
+        .push(&format!("compute/{repo}:1"), v1.clone(), PACKAGE_MEDIA_TYPE)
+        .await;
+    let mut fixture = Fixture::standard();
+    fixture.services.truncate(1);
+    fixture.services[0]
+        .versions
+        .get_mut(&1)
+        .unwrap()
+        .package_hashsum = Some(sha512_hex(&v1));
+    let api = StandIn::start(fixture);
+    let edge_admin =
+        fake_edge_status(r#"{"ready":true,"services":[{"name":"shop","state":"serving"}]}"#);
+
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("api-token"), GOOD_TOKEN).unwrap();
+    std::fs::write(
+        credentials.join("credentials.json"),
+        r#"{"mode":"fastly","cluster_id":"c0ffee"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("edge.yaml"),
+        format!(
+            "controlPlane: {{mode: fastly, apiUrl: \"{}\", packageRegistry: \"{}/compute\", insecureRegistries: [\"{}\"]}}\nobservability: {{metrics: {{port: {edge_admin}}}}}\n",
+            api.base_url, registry.host, registry.host
+        ),
+    )
+    .unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
+        .args([
+            "loader",
+            "--poll-seconds",
+            "1",
+            "--admin-addr",
+            &admin,
+            "--config",
+        ])
+        .arg(dir.path().join("edge.yaml"))
+        .arg("--xqd-dir")
+        .arg(dir.path().join("xqd"))
+        .arg("--credentials-dir")
+        .arg(&credentials)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (path, body) = loop {
+        if let Some(post) = api.posts().into_iter().next() {
+            break post;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no status report arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The loader's own /status says the same.
+    let local = reqwest_get(&format!("http://{admin}/status")).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        path,
+        format!(
+            "/anywhere/v1/clusters/c0ffee/pods/{}/status",
+            hostname.trim()
+        )
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(!text.contains(GOOD_TOKEN), "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["edge"]["ready"], true, "{doc}");
+    assert_eq!(doc["edge"]["services"][0]["state"], "serving", "{doc}");
+    assert!(doc["runtime_version"].is_string(), "{doc}");
+    let services = doc["loader"]["services"].as_object().unwrap();
+    assert_eq!(services.len(), 1, "{doc}");
+    let (_, record) = services.iter().next().unwrap();
+    assert_eq!(record["activations"], 1, "{doc}");
+    assert_eq!(record["failures_in_a_row"], 0, "{doc}");
+    let local: serde_json::Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(local["services"], doc["loader"]["services"]);
+    assert!(local["passes"].as_u64().unwrap() >= 1, "{local}");
+}
+
+async fn reqwest_get(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}

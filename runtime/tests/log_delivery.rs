@@ -53,6 +53,16 @@ fn program_log_lines_reach_a_syslog_receiver_and_are_counted() {
     for _ in 0..3 {
         assert_eq!(get(edge.http, "/", "shop.example", &[]).0, 200);
     }
+    // The admin port's /status names the service, its state and version.
+    let (code, status) = get(edge.admin, "/status", "x", &[]);
+    assert_eq!(code, 200, "{status}");
+    let doc: serde_json::Value =
+        serde_json::from_str(status.split("\r\n\r\n").nth(1).unwrap_or(&status))
+            .unwrap_or_else(|e| panic!("{e}: {status}"));
+    assert_eq!(doc["ready"], true, "{doc}");
+    assert_eq!(doc["services"][0]["name"], "shop", "{doc}");
+    assert_eq!(doc["services"][0]["state"], "serving", "{doc}");
+    assert!(doc["services"][0]["version"].is_string(), "{doc}");
     let (mut conn, _) = listener.accept().unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

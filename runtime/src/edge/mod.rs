@@ -11,6 +11,7 @@ mod log_targets;
 mod pending;
 mod router;
 mod services;
+mod status;
 
 pub use cache_setup::CacheFlags;
 pub use pending::PendingFlags;
@@ -22,7 +23,7 @@ use crate::engine::Runtime;
 use crate::host::downstream::TrustedProxies;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::server::admin::{MetricsText, ReadyCheck, serve_admin};
+use crate::server::admin::{MetricsText, ReadyCheck, StatusJson, serve_admin_with_status};
 use crate::server::front::Front;
 use crate::xqd::Xqd;
 use anyhow::Context;
@@ -170,10 +171,16 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
     ));
     let text = metrics.clone();
     let metrics_text: MetricsText = Arc::new(move || text.render());
-    tokio::spawn(serve_admin(
+    let (status_router, status_metrics) = (router.clone(), metrics.clone());
+    let status: StatusJson = Arc::new(move || {
+        let status = status::edge_status(&status_router, &status_metrics);
+        serde_json::to_string_pretty(&status).unwrap_or_default()
+    });
+    tokio::spawn(serve_admin_with_status(
         admin,
         file.observability.metrics.enabled.then_some(metrics_text),
         ready,
+        Some(status),
     ));
     let mut watched = Watched {
         stamp: Watched::stamp(&config.config),

@@ -99,6 +99,17 @@ impl EdgeRouter {
         self.draining.store(true, Ordering::Relaxed);
     }
 
+    /// Whether SIGTERM has come.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Each service's state (empty before the first look at the volume).
+    pub fn states(&self) -> BTreeMap<String, ServiceState> {
+        let states = self.states.read().unwrap_or_else(|p| p.into_inner());
+        states.clone().unwrap_or_default()
+    }
+
     /// Readiness: not draining, the first look at the xqd volume done, and
     /// at least one service serving (or none desired at all). A service
     /// that does not load is reported (by state, not by reason) but does

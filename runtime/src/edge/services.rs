@@ -151,6 +151,7 @@ impl Services {
                     .loads
                     .get_or_create(&Metrics::kind(name, "failed"))
                     .inc();
+                self.metrics.events.count(name, "refused_version");
                 let message = format!("version {}: {e:#}", active.id);
                 tracing::error!(service = %name, error = %message, "version refused; the previous version (if any) keeps serving");
                 slot.error = Some(message);

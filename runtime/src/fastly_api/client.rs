@@ -135,6 +135,25 @@ impl Client {
         })
     }
 
+    /// POSTs `body` (JSON) to `path`; any 2xx is success.
+    pub async fn post_json(&self, path: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        let url = self.url(path);
+        tracing::debug!(%url, bytes = body.len(), "Fastly API POST");
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&url, &e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.status_error(url, response).await)
+        }
+    }
+
     /// GETs `path` and parses its JSON body as `T`.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

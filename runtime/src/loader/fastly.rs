@@ -24,6 +24,16 @@ pub struct ApiSource {
 }
 
 impl ApiSource {
+    /// The API client of `file`'s control plane (made once per API URL).
+    pub fn client(
+        &mut self,
+        file: &EdgeFile,
+        credentials: Option<&Path>,
+    ) -> Result<Client, String> {
+        let api_url = file.control_plane.api_url.clone();
+        api_client(&mut self.client, &api_url, credentials).cloned()
+    }
+
     /// The services the API names, with their active versions. An error
     /// means the list is incomplete (nothing may be removed).
     pub async fn desired(

@@ -14,6 +14,8 @@ mod desired;
 mod fastly;
 mod fetch;
 mod metrics;
+mod report;
+mod status;
 mod verify;
 
 pub use desired::{DesiredService, PackageSpec};
@@ -21,12 +23,13 @@ pub use fetch::PACKAGE_MEDIA_TYPE;
 
 use crate::config::{EdgeFile, read_edge_file};
 use crate::limits::Limits;
-use crate::server::admin::{MetricsText, ReadyCheck, serve_admin};
+use crate::server::admin::{MetricsText, ReadyCheck, StatusJson, serve_admin_with_status};
 use crate::xqd::Xqd;
 use activate::{ActivateError, Outcome, bring_up_to_date};
 use backoff::Backoff;
 use fetch::Fetcher;
 use metrics::{LoaderMetrics, ServiceLabels, StepLabels};
+use status::Status;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,13 +60,6 @@ pub struct Args {
     pub once: bool,
 }
 
-/// What the admin port reports.
-#[derive(Default)]
-struct Status {
-    first_pass_done: bool,
-    problems: BTreeMap<String, String>,
-}
-
 /// The loader between passes.
 struct Loader {
     args: Args,
@@ -74,6 +70,7 @@ struct Loader {
     status: Arc<Mutex<Status>>,
     file: Option<EdgeFile>,
     api: fastly::ApiSource,
+    reporter: report::Reporter,
 }
 
 /// Runs `anywhere loader` until `shutdown` resolves.
@@ -88,6 +85,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> anyhow::Resu
         status: Arc::default(),
         file: None,
         api: fastly::ApiSource::default(),
+        reporter: report::Reporter::default(),
         args,
     };
     if loader.args.once {
@@ -113,10 +111,21 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> anyhow::Resu
     });
     let metrics = loader.metrics.clone();
     let text: MetricsText = Arc::new(move || metrics.render());
-    tokio::spawn(serve_admin(admin, Some(text), ready));
+    let status = loader.status.clone();
+    let status_json: StatusJson = Arc::new(move || {
+        let s = status.lock().unwrap_or_else(|p| p.into_inner());
+        s.to_json()
+    });
+    tokio::spawn(serve_admin_with_status(
+        admin,
+        Some(text),
+        ready,
+        Some(status_json),
+    ));
     let work = async {
         loop {
             loader.pass().await;
+            loader.report();
             tokio::time::sleep(backoff::jitter(loader.poll())).await;
         }
     };
@@ -255,9 +264,16 @@ impl Loader {
             let result =
                 attempt.unwrap_or_else(|_| Err(ActivateError::Task("gave up after 600 s".into())));
             match result {
-                Ok(Outcome::Unchanged) => backoff.succeeded(),
+                Ok(Outcome::Unchanged) => {
+                    backoff.succeeded();
+                    record(&self.status, &name, |r| r.failures_in_a_row = 0);
+                }
                 Ok(Outcome::Activated(id)) => {
                     backoff.succeeded();
+                    record(&self.status, &name, |r| {
+                        r.failures_in_a_row = 0;
+                        r.activations += 1;
+                    });
                     self.metrics
                         .activations
                         .get_or_create(&ServiceLabels {
@@ -280,6 +296,10 @@ impl Loader {
                             step: step.into(),
                         })
                         .inc();
+                    record(&self.status, &name, |r| {
+                        r.failures_in_a_row += 1;
+                        r.last_failed_step = Some(step);
+                    });
                     tracing::error!(service = %name, error = %e, "version not activated; the active version (if any) keeps serving");
                     problems.insert(name, e.to_string());
                 }
@@ -301,9 +321,55 @@ impl Loader {
         self.backoff.retain(|n, _| names.contains(n.as_str()));
     }
 
+    /// In `fastly` mode, sends this pod's status to the control plane in
+    /// the background (report.rs).
+    fn report(&mut self) {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        if file.control_plane.mode != ControlPlaneMode::Fastly {
+            return;
+        }
+        let credentials = self.args.credentials_dir.clone();
+        let client = match self.api.client(&file, credentials.as_deref()) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::debug!(error = %why, "no status report: no API client");
+                return;
+            }
+        };
+        let cluster_id = credentials
+            .as_deref()
+            .and_then(|d| crate::fastly_api::Credentials::read(d).ok())
+            .and_then(|c| c.cluster_id)
+            .unwrap_or_else(|| "unknown".into());
+        let loader = {
+            let s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            serde_json::from_str(&s.to_json()).unwrap_or_default()
+        };
+        self.reporter.send(report::Report {
+            client,
+            cluster_id,
+            pod: crate::host::platform::hostname(),
+            loader,
+            edge_admin: file.observability.metrics.port,
+        });
+    }
+
     fn publish(&self, problems: BTreeMap<String, String>) {
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         s.first_pass_done = true;
         s.problems = problems;
+        s.passes += 1;
+        s.last_pass_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
     }
+}
+
+/// Updates the `/status` record of `service`.
+fn record(status: &Mutex<Status>, service: &str, update: impl FnOnce(&mut status::ServiceRecord)) {
+    let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
+    update(s.service(service));
 }

@@ -1,6 +1,7 @@
 //! The admin port every long-running container serves: `/healthz` (the
-//! process runs), `/readyz` (what the process says) and `/metrics`
-//! (Prometheus text from the process's own registry).
+//! process runs), `/readyz` (what the process says), `/metrics`
+//! (Prometheus text from the process's own registry) and, where the process
+//! has one, `/status` (what it runs and how it fares, as JSON).
 
 use super::front::error;
 use crate::host::body::OutgoingBody;
@@ -19,24 +20,41 @@ pub type ReadyCheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 /// Renders the process's metrics as Prometheus text.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Renders the process's `/status` document (JSON). Like readiness, it
+/// holds states, versions and counts, never error text.
+pub type StatusJson = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Serves the admin endpoints on `listener` for ever.
 pub async fn serve_admin(listener: TcpListener, metrics: Option<MetricsText>, ready: ReadyCheck) {
+    serve_admin_with_status(listener, metrics, ready, None).await;
+}
+
+/// Serves the admin endpoints, `/status` included, on `listener` for ever.
+pub async fn serve_admin_with_status(
+    listener: TcpListener,
+    metrics: Option<MetricsText>,
+    ready: ReadyCheck,
+    status: Option<StatusJson>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let metrics = metrics.clone();
         let ready = ready.clone();
+        let status = status.clone();
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let metrics = metrics.clone();
                 let ready = ready.clone();
+                let status = status.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(answer(
-                        req.uri().path(),
-                        metrics.as_ref(),
-                        &ready,
-                    ))
+                    if req.uri().path() == "/status"
+                        && let Some(status) = status
+                    {
+                        return Ok::<_, std::convert::Infallible>(json(status()));
+                    }
+                    Ok(answer(req.uri().path(), metrics.as_ref(), &ready))
                 }
             });
         tokio::spawn(async move {
@@ -45,6 +63,15 @@ pub async fn serve_admin(listener: TcpListener, metrics: Option<MetricsText>, re
                 .await;
         });
     }
+}
+
+fn json(body: String) -> http::Response<OutgoingBody> {
+    let mut resp = http::Response::new(OutgoingBody::full(body));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 fn answer(

@@ -148,6 +148,7 @@ struct State {
     not_modified: HashMap<String, usize>,
     seen: Vec<String>,
     fail_with: Option<u16>,
+    posts: Vec<(String, Vec<u8>)>,
 }
 
 /// A running stand-in. Stops when dropped.
@@ -247,6 +248,11 @@ impl StandIn {
             .any(|s| s.contains(needle))
     }
 
+    /// The POSTs received (path, body), oldest first; each was answered 204.
+    pub fn posts(&self) -> Vec<(String, Vec<u8>)> {
+        self.state.lock().unwrap().posts.clone()
+    }
+
     fn with_service(&self, service_id: &str, f: impl FnOnce(&mut ServiceFixture)) {
         let mut state = self.state.lock().unwrap();
         let service = state
@@ -279,16 +285,46 @@ async fn serve(
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let answer = answers::answer(&state, &req);
-                async move { Ok::<_, std::convert::Infallible>(answer) }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let state = state.clone();
+                    async move {
+                        if req.method() == hyper::Method::POST {
+                            return Ok::<_, std::convert::Infallible>(take_post(&state, req).await);
+                        }
+                        Ok(answers::answer(&state, &req))
+                    }
+                });
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(io, service)
                 .await;
         });
     }
+}
+
+/// Keeps a POST (the pod's status reports) and answers 204, or the
+/// failure status set by `fail_with`.
+async fn take_post(
+    state: &Arc<Mutex<State>>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    use http_body_util::BodyExt;
+    let path = req.uri().path().to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec());
+    let mut state = state.lock().unwrap();
+    let status = state.fail_with.unwrap_or(204);
+    if status == 204 {
+        state.posts.push((path, body.unwrap_or_default()));
+    }
+    hyper::Response::builder()
+        .status(status)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap()
 }
 
 /// Lower-case hex SHA-256, for ids and ETags derived from content.
