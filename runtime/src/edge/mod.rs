@@ -8,6 +8,7 @@
 
 mod cache_setup;
 mod log_targets;
+mod metrics_push;
 mod pending;
 mod router;
 mod services;
@@ -176,6 +177,21 @@ pub async fn run(config: EdgeConfig, shutdown: impl Future<Output = ()>) -> anyh
         let status = status::edge_status(&status_router, &status_metrics);
         serde_json::to_string_pretty(&status).unwrap_or_default()
     });
+    let push = &file.observability.metrics.push;
+    if let Some(url) = push.url.clone() {
+        let interval = push
+            .interval
+            .value()
+            .context("observability.metrics.push.interval")?
+            .max(Duration::from_secs(1));
+        let text = metrics.clone();
+        tokio::spawn(metrics_push::push_forever(
+            url,
+            interval,
+            crate::host::platform::hostname(),
+            move || text.render(),
+        ));
+    }
     tokio::spawn(serve_admin_with_status(
         admin,
         file.observability.metrics.enabled.then_some(metrics_text),
