@@ -48,6 +48,7 @@ pub mod limits;
 pub mod loader;
 pub mod local;
 pub mod metrics;
+pub mod otlp;
 pub mod package;
 pub mod peers;
 pub mod probe;

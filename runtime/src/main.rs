@@ -32,6 +32,11 @@ struct Cli {
     /// JSON otherwise (in a pod).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     log_format: LogFormat,
+    /// Export each request's span to this OpenTelemetry collector (OTLP
+    /// over HTTP with JSON, `<URL>/v1/traces`), with the trace id the
+    /// program sees as FASTLY_TRACE_ID.
+    #[arg(long, global = true, value_name = "URL")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: what `serve` takes.
@@ -204,8 +209,11 @@ enum LogFormat {
     Text,
 }
 
-/// The process's log subscriber: the filter, and text or JSON on stderr.
-fn init_logs(cli: &Cli) -> anyhow::Result<()> {
+/// The process's log subscriber: the filter, text or JSON on stderr, and
+/// the OTLP span export when asked for (its exporter, to start on the
+/// runtime).
+fn init_logs(cli: &Cli) -> anyhow::Result<Option<anywhere::otlp::Exporter>> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_new(log_filter(cli)).context("--log-level")?;
     let terminal = std::io::stderr().is_terminal();
     let json = match cli.log_format {
@@ -213,31 +221,45 @@ fn init_logs(cli: &Cli) -> anyhow::Result<()> {
         LogFormat::Text => false,
         LogFormat::Auto => !terminal,
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = if json {
         // One object per line with the fields of the request's span
         // (service, trace id) at the top level of each event.
-        logs.json()
+        lines
+            .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .init();
+            .boxed()
     } else {
         // Colour codes only for a person at a terminal: never in a pod's
         // log file, a pipe or a test's capture.
-        logs.with_ansi(terminal).init();
-    }
-    Ok(())
+        lines.with_ansi(terminal).boxed()
+    };
+    let (spans, exporter) = match &cli.otlp_endpoint {
+        Some(url) => {
+            let (layer, exporter) = anywhere::otlp::layer(url);
+            (Some(layer), Some(exporter))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(spans)
+        .with(filter)
+        .init();
+    Ok(exporter)
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    init_logs(&cli)?;
+    let exporter = init_logs(&cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
+        if let Some(exporter) = exporter {
+            tokio::spawn(exporter.run());
+        }
         let command = match cli.command {
             Some(c) => c,
             None => Command::Serve(cli.serve),

@@ -75,3 +75,88 @@ async fn request_logs_are_json_with_the_programs_trace_id() {
     assert_eq!(done["level"], "DEBUG", "{done}");
     assert!(done["timestamp"].is_string(), "{done}");
 }
+
+/// A collector on loopback: each POST's path and body go down the channel.
+fn collector() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut reader = BufReader::new(conn);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+            let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+            let _ = tx.send((path, String::from_utf8_lossy(&body).into_owned()));
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(viceroy, ignore = "the runtime's own spans: nothing to compare")]
+async fn request_spans_reach_an_otlp_collector_with_the_programs_trace_id() {
+    let (url, posts) = collector();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--otlp-endpoint", &url])
+        .arg("--cache-dir")
+        .arg(module_cache())
+        .arg(js_guest("conformance"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("serve did not start: {line:?}"));
+    let env = get(addr, "/env").await;
+    assert_eq!(env.status, 200, "{}", env.body);
+    let trace_id = env.json()["FASTLY_TRACE_ID"].as_str().unwrap().to_owned();
+    let (path, body) = posts
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no spans were exported");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(path, "/v1/traces");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let resource = &doc["resourceSpans"][0];
+    assert!(body.contains("\"service.name\""), "{body}");
+    let span = &resource["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["traceId"], trace_id.as_str(), "{body}");
+    assert_eq!(span["name"], "request", "{body}");
+    assert_eq!(span["spanId"].as_str().unwrap().len(), 16, "{body}");
+    let start: u128 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let end: u128 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    assert!(end >= start, "{body}");
+    let service = span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "service")
+        .unwrap_or_else(|| panic!("no service attribute: {body}"));
+    assert_eq!(service["value"]["stringValue"], "conformance", "{body}");
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
         "config" => 0,
-        "limits" | "metrics" | "package" | "xqd" | "peers" | "fastly_api" | "cache" => 1,
+        "limits" | "metrics" | "otlp" | "package" | "xqd" | "peers" | "fastly_api" | "cache" => 1,
         "host" => 2,
         "abi" => 3,
         "engine" => 4,

@@ -304,3 +304,26 @@ fn only_the_edge_mounts_its_private_directory() {
         }
     }
 }
+
+#[test]
+fn the_edge_exports_spans_only_when_a_collector_is_given() {
+    for (label, helm) in helms() {
+        let edge_args = |extra: &[&str]| {
+            let objects = render_objects(&helm, "gke", "premium-rwo", extra);
+            args(container(&pod_spec(&objects), "containers", "edge"))
+        };
+        let without = edge_args(&[]);
+        assert!(
+            !without.iter().any(|a| a.starts_with("--otlp-endpoint")),
+            "{label}: {without:?}"
+        );
+        let with = edge_args(&[
+            "--set",
+            "observability.otlpEndpoint=http://otel.monitoring:4318",
+        ]);
+        assert!(
+            with.contains(&"--otlp-endpoint=http://otel.monitoring:4318".to_owned()),
+            "{label}: {with:?}"
+        );
+    }
+}

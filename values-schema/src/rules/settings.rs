@@ -100,6 +100,18 @@ fn log_endpoints(v: &Values, found: &mut Vec<Finding>) {
         let root = KeyPath::dotted("services").index(i).key("logEndpoints");
         endpoint_list(&service.log_endpoints, &root, found);
     }
+    if let Some(url) = &v.observability.otlp_endpoint
+        && let Err(why) = super::services::check_url(url, &["https", "http"])
+    {
+        found.push(
+            Finding::new(
+                Code::LogEndpoint,
+                KeyPath::dotted("observability.otlpEndpoint"),
+                why,
+            )
+            .help("give the collector's OTLP/HTTP base URL, such as http://otel-collector.monitoring:4318"),
+        );
+    }
     if let Some(url) = &v.observability.metrics.push.url
         && let Err(why) = super::services::check_url(url, &["https", "http"])
     {

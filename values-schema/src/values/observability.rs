@@ -23,6 +23,10 @@ pub struct Observability {
     /// A Grafana dashboard of the POP in a ConfigMap, for Grafana's
     /// dashboard sidecar.
     pub dashboard: Dashboard,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL: the edge exports
+    /// each request's span there (`/v1/traces`, JSON) with the trace id the
+    /// program sees. Empty: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Shape of the runtime's own log lines.
