@@ -12,25 +12,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-#[cfg_attr(viceroy, ignore = "the runtime's own logs: nothing to compare")]
-async fn request_logs_are_json_with_the_programs_trace_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let stderr = dir.path().join("stderr");
+/// `anywhere serve` of the JS conformance program with `args`, its stderr
+/// to `stderr`; the process and the trace id its first `/env` answer saw.
+async fn serve_and_trace(args: &[&str], stderr: Stdio) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-level",
-            "anywhere=debug",
-        ])
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .arg("--cache-dir")
         .arg(module_cache())
         .arg(js_guest("conformance"))
         .stdout(Stdio::piped())
-        // A file, not a terminal: `--log-format auto` must choose JSON.
-        .stderr(std::fs::File::create(&stderr).unwrap())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -46,6 +38,18 @@ async fn request_logs_are_json_with_the_programs_trace_id() {
     let env = get(addr, "/env").await;
     assert_eq!(env.status, 200, "{}", env.body);
     let trace_id = env.json()["FASTLY_TRACE_ID"].as_str().unwrap().to_owned();
+    (child, trace_id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(viceroy, ignore = "the runtime's own logs: nothing to compare")]
+async fn request_logs_are_json_with_the_programs_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = dir.path().join("stderr");
+    // A file, not a terminal: `--log-format auto` must choose JSON.
+    let file = std::fs::File::create(&stderr).unwrap();
+    let (mut child, trace_id) =
+        serve_and_trace(&["--log-level", "anywhere=debug"], Stdio::from(file)).await;
 
     // The request's closing line names the same id.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -114,28 +118,7 @@ fn collector() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
 #[cfg_attr(viceroy, ignore = "the runtime's own spans: nothing to compare")]
 async fn request_spans_reach_an_otlp_collector_with_the_programs_trace_id() {
     let (url, posts) = collector();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_anywhere"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--otlp-endpoint", &url])
-        .arg("--cache-dir")
-        .arg(module_cache())
-        .arg(js_guest("conformance"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"));
-    let env = get(addr, "/env").await;
-    assert_eq!(env.status, 200, "{}", env.body);
-    let trace_id = env.json()["FASTLY_TRACE_ID"].as_str().unwrap().to_owned();
+    let (mut child, trace_id) = serve_and_trace(&["--otlp-endpoint", &url], Stdio::null()).await;
     let (path, body) = posts
         .recv_timeout(Duration::from_secs(10))
         .expect("no spans were exported");

@@ -49,9 +49,9 @@ fn loader(dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[cfg_attr(viceroy, ignore = "`anywhere loader` has no Viceroy counterpart")]
-async fn fastly_mode_serves_the_accounts_services_checked_against_the_hashsum() {
+/// A registry holding version 1 of service A's package, and an API fixture
+/// of that one service whose hashsum matches it.
+async fn one_service() -> (Registry, Vec<u8>, Fixture) {
     let registry = Registry::start();
     let v1 = hello_package("hello from v01\n");
     let repo = SERVICE_A.to_ascii_lowercase();
@@ -65,6 +65,14 @@ async fn fastly_mode_serves_the_accounts_services_checked_against_the_hashsum() 
         .get_mut(&1)
         .unwrap()
         .package_hashsum = Some(sha512_hex(&v1));
+    (registry, v1, fixture)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(viceroy, ignore = "`anywhere loader` has no Viceroy counterpart")]
+async fn fastly_mode_serves_the_accounts_services_checked_against_the_hashsum() {
+    let (registry, v1, fixture) = one_service().await;
+    let repo = SERVICE_A.to_ascii_lowercase();
     let api = StandIn::start(fixture.clone());
 
     let dir = tempfile::tempdir().unwrap();
@@ -200,19 +208,7 @@ fn fake_edge_status(doc: &'static str) -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(viceroy, ignore = "`anywhere loader` has no Viceroy counterpart")]
 async fn fastly_mode_reports_the_pods_status_to_the_control_plane() {
-    let registry = Registry::start();
-    let v1 = hello_package("hello from v01\n");
-    let repo = SERVICE_A.to_ascii_lowercase();
-    registry
-        .push(&format!("compute/{repo}:1"), v1.clone(), PACKAGE_MEDIA_TYPE)
-        .await;
-    let mut fixture = Fixture::standard();
-    fixture.services.truncate(1);
-    fixture.services[0]
-        .versions
-        .get_mut(&1)
-        .unwrap()
-        .package_hashsum = Some(sha512_hex(&v1));
+    let (registry, _, fixture) = one_service().await;
     let api = StandIn::start(fixture);
     let edge_admin =
         fake_edge_status(r#"{"ready":true,"services":[{"name":"shop","state":"serving"}]}"#);
