@@ -50,6 +50,33 @@ pub struct Limits {
     pub http2_max_streams: u32,
     /// Client connections at once.
     pub connections: usize,
+    /// What reusable sandboxes may do.
+    pub reuse: ReuseSettings,
+}
+
+/// What reusable sandboxes may do (`limits.reusableSandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReuseSettings {
+    /// Instances of one service version at once, once it reuses sandboxes;
+    /// more requests wait for one of them. `None`: up to the concurrency
+    /// limit.
+    pub max_instances: Option<usize>,
+    /// Client requests one instance may serve; `None`: as many as the
+    /// program asks for.
+    pub max_requests: Option<u64>,
+    /// Longest an instance waits for its next request (the program may ask
+    /// for less).
+    pub idle_timeout: Duration,
+}
+
+impl Default for ReuseSettings {
+    fn default() -> Self {
+        ReuseSettings {
+            max_instances: None,
+            max_requests: None,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -76,6 +103,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             http2_max_streams: 100,
             connections: 10_000,
+            reuse: ReuseSettings::default(),
         }
     }
 }
@@ -185,6 +213,14 @@ impl TryFrom<&values_schema::values::Limits> for Limits {
             idle_timeout: dur("idleTimeout", &v.idle_timeout)?,
             http2_max_streams: v.http2_max_streams,
             connections: v.connections as usize,
+            reuse: ReuseSettings {
+                max_instances: v.reusable_sandbox.max_instances.map(|n| n as usize),
+                max_requests: v.reusable_sandbox.max_requests,
+                idle_timeout: dur(
+                    "reusableSandbox.idleTimeout",
+                    &v.reusable_sandbox.idle_timeout,
+                )?,
+            },
         })
     }
 }

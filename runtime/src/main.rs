@@ -37,6 +37,15 @@ struct Cli {
     /// program sees as FASTLY_TRACE_ID.
     #[arg(long, global = true, value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// How a finished instance's memory is reset: `auto` (PAGEMAP_SCAN on
+    /// Linux 6.7+, which resets only the pages written) or `fallback` (what
+    /// older kernels get; for measuring them).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    slot_reset: anywhere::engine::options::SlotReset,
+    /// Write /tmp/perf-<pid>.map so that `perf report` names the program's
+    /// functions.
+    #[arg(long, global = true)]
+    perf_map: bool,
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: what `serve` takes.
@@ -109,6 +118,14 @@ struct ServeArgs {
     /// Requests in flight at once; more get 503.
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Reusable sandboxes: warm instances at once; when all are busy,
+    /// requests wait for one (default: up to the concurrency limit).
+    #[arg(long, value_name = "N")]
+    reuse_instances: Option<usize>,
+    /// Reusable sandboxes: requests one instance serves before it retires
+    /// (default: as many as the program asks for).
+    #[arg(long, value_name = "N")]
+    reuse_max_requests: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -253,6 +270,10 @@ fn init_logs(cli: &Cli) -> anyhow::Result<Option<anywhere::otlp::Exporter>> {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let exporter = init_logs(&cli)?;
+    anywhere::engine::options::configure(anywhere::engine::options::EngineOptions {
+        slot_reset: cli.slot_reset,
+        perf_map: cli.perf_map,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -313,6 +334,12 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<anywhere::local::serve::ServeCon
     let mut program = program_config(a.program, Limits::default())?;
     if let Some(c) = a.concurrency {
         program.limits.concurrency = c.max(1);
+    }
+    if let Some(n) = a.reuse_instances {
+        program.limits.reuse.max_instances = Some(n.max(1));
+    }
+    if let Some(n) = a.reuse_max_requests {
+        program.limits.reuse.max_requests = Some(n.max(1));
     }
     Ok(anywhere::local::serve::ServeConfig {
         program,

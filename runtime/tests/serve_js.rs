@@ -419,3 +419,37 @@ async fn request_framing_headers_reach_the_backend_only_when_asked() {
         "the program's own length"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_instance_cap_requests_wait_for_a_warm_sandbox() {
+    let s = serve(&js_guest("reuse"), None, &["--reuse-instances", "1"]);
+    assert_eq!(get(s.addr, "/").await.body.trim(), "served 1");
+    // Eight at once: one warm instance takes them in turn rather than
+    // seven new instances starting beside it.
+    let answers = futures::future::join_all((0..8).map(|_| get(s.addr, "/"))).await;
+    let mut counts: Vec<u32> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body.trim().trim_start_matches("served ").parse().unwrap()
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (2..=9).collect::<Vec<_>>(),
+        "one instance served all"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_retires_after_its_request_quota() {
+    let s = serve(&js_guest("reuse"), None, &["--reuse-max-requests", "3"]);
+    let mut counts = Vec::new();
+    for _ in 0..7 {
+        let r = get(s.addr, "/").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        counts.push(r.body.trim().trim_start_matches("served ").to_owned());
+    }
+    assert_eq!(counts, ["1", "2", "3", "1", "2", "3", "1"]);
+}

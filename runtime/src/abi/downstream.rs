@@ -367,9 +367,14 @@ mod tests {
     #[tokio::test]
     async fn next_request_wait_makes_the_next_request_current() {
         let mut g = TestGuest::new();
+        let (first, first_body) = g.session.downstream_current().unwrap();
         let p = promise(&mut g, 5_000);
         let (req, _response) = next_client_request("second body");
-        g.session.env().dispatch_to_idle(Box::new(req)).unwrap();
+        let placed = g.session.env().instances.offer(Box::new(req));
+        assert!(
+            matches!(placed, crate::host::reuse::Placement::Taken),
+            "{placed:?}"
+        );
         let (req_out, body_out) = (g.alloc(4), g.alloc(4));
         next_request_wait(&mut g, p, req_out, body_out)
             .await
@@ -381,6 +386,9 @@ mod tests {
         assert_eq!(g.session.downstream_current().unwrap(), (rh, bh));
         assert_eq!(g.read_body(bh).await, b"second body");
         assert!(!g.session.contains(p));
+        // The first request's handles are gone: a reused instance does not
+        // pile them up request after request.
+        assert!(!g.session.contains(first) && !g.session.contains(first_body));
     }
 
     #[tokio::test]

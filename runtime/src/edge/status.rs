@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 pub struct EdgeStatus {
     /// `anywhere`'s version.
     pub runtime_version: &'static str,
+    /// How instance slots are reset: `pagemap_scan` (Linux 6.7+) or a
+    /// fallback, and why (nodes on older kernels run programs slower).
+    pub slot_reset: &'static str,
     /// This pod.
     pub hostname: String,
     /// What `/readyz` answers.
@@ -61,6 +64,7 @@ pub fn edge_status(router: &EdgeRouter, metrics: &Metrics) -> EdgeStatus {
         .collect();
     EdgeStatus {
         runtime_version: env!("CARGO_PKG_VERSION"),
+        slot_reset: crate::engine::options::slot_reset_method(),
         hostname: crate::host::platform::hostname(),
         ready: router.readiness().is_ok(),
         draining: router.is_draining(),

@@ -41,40 +41,43 @@ impl Outcome {
     }
 }
 
-/// Runs `req` on `service`.
+/// Runs `req` on `service`: on a warm instance waiting for it, queued for
+/// the next free one, or on a new instance.
 pub fn dispatch(service: &Arc<LoadedService>, req: DownstreamRequest, metrics: &Arc<Metrics>) {
-    let Err(req) = service.env.dispatch_to_idle(Box::new(req)) else {
-        return;
-    };
-    let service = service.clone();
-    let metrics = metrics.clone();
+    use crate::host::reuse::Placement;
+    if let Placement::StartNew(req) = service.env.instances.offer(Box::new(req)) {
+        start_instance(service.clone(), req, metrics.clone());
+    }
+}
+
+/// Runs a new instance for `req` (already counted by the pool) and, when
+/// it ends, one for any request still queued with no instance to take it.
+fn start_instance(service: Arc<LoadedService>, req: Box<DownstreamRequest>, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
-        metrics.live_instances.inc();
-        let outcome = run_instance(&service, *req, &metrics).await;
-        metrics.live_instances.dec();
-        let name = &service.env.name;
-        match &outcome {
-            Outcome::Completed => {}
-            Outcome::Limit(limit) => {
-                metrics
-                    .limit_kills
-                    .get_or_create(&Metrics::kind(name, limit.label()))
-                    .inc();
-                metrics
-                    .events
-                    .count(name, &format!("limit:{}", limit.label()));
-            }
-            Outcome::Trap(kind, _) => {
-                metrics
-                    .traps
-                    .get_or_create(&Metrics::kind(name, kind.label()))
-                    .inc();
-                metrics
-                    .events
-                    .count(name, &format!("trap:{}", kind.label()));
-            }
+        let mut next = Some(req);
+        while let Some(req) = next.take() {
+            metrics.live_instances.inc();
+            let outcome = run_instance(&service, *req, &metrics).await;
+            metrics.live_instances.dec();
+            count_outcome(&service.env.name, &outcome, &metrics);
+            next = service.env.instances.ended();
         }
     });
+}
+
+/// Counts limits hit and traps by kind.
+fn count_outcome(name: &str, outcome: &Outcome, metrics: &Metrics) {
+    let (family, kind) = match outcome {
+        Outcome::Completed => return,
+        Outcome::Limit(limit) => (&metrics.limit_kills, limit.label()),
+        Outcome::Trap(kind, _) => (&metrics.traps, kind.label()),
+    };
+    family.get_or_create(&Metrics::kind(name, kind)).inc();
+    let event = match outcome {
+        Outcome::Limit(_) => "limit",
+        _ => "trap",
+    };
+    metrics.events.count(name, &format!("{event}:{kind}"));
 }
 
 /// Why a guest trapped, as the metrics count it.
@@ -196,6 +199,7 @@ async fn run_in_span(
         r = start.call_async(&mut store, ()) => Some(r),
         () = wall_watchdog(&serial, wall_limit) => None,
     };
+    compact_slot_now_and_then(service, &mut store);
     let outcome = match result {
         None => Outcome::Limit(InstanceLimit::Wall),
         Some(Ok(())) => Outcome::Completed,
@@ -230,6 +234,36 @@ async fn run_in_span(
         }
     }
     outcome
+}
+
+/// Every instance for the first 256 of a version, then one in 32: joins
+/// the runs of pages the instance wrote so that its slot's next reset
+/// keeps them (see `compact`). Slots settle on the pages their program
+/// writes, so a slot needs this only until it has.
+fn compact_slot_now_and_then(service: &LoadedService, store: &mut Store<GuestState>) {
+    let n = service
+        .started
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if n >= 256 && !n.is_multiple_of(32) {
+        return;
+    }
+    if super::options::current().slot_reset != super::options::SlotReset::Auto {
+        return;
+    }
+    let Some(memory) = store.data().memory else {
+        return;
+    };
+    if let Some(done) = super::compact::compact(memory.data_mut(&mut *store))
+        && done.filled_bytes > 0
+    {
+        tracing::debug!(
+            service = %service.env.name,
+            runs_before = done.runs_before,
+            runs_after = done.runs_after,
+            filled_bytes = done.filled_bytes,
+            "joined the runs of written pages in a slot"
+        );
+    }
 }
 
 /// A store for one instance of `service` handling `req`, with its memory

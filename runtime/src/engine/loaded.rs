@@ -7,6 +7,7 @@ use crate::abi::state::GuestState;
 use crate::host::service::ServiceEnv;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use wasmtime::InstancePre;
 
@@ -24,6 +25,8 @@ pub struct LoadedService {
     pub origin: Origin,
     /// Time to compile or load it.
     pub load_time: Duration,
+    /// Instances started, to pace the compaction of their slots.
+    pub started: AtomicU64,
 }
 
 impl std::fmt::Debug for LoadedService {
@@ -64,6 +67,7 @@ impl LoadedService {
             unsupported_imports,
             origin,
             load_time: started.elapsed(),
+            started: AtomicU64::new(0),
         })
     }
 }

@@ -5,9 +5,11 @@
 //! the program asks for it.
 
 pub mod cache;
+pub mod compact;
 pub mod component;
 pub mod execute;
 pub mod loaded;
+pub mod options;
 pub mod run_main;
 
 use crate::abi::state::GuestState;
@@ -33,7 +35,11 @@ impl Runtime {
     /// An engine sized for `limits` (instances in the pool = the
     /// concurrency limit) with a thread that advances its epoch.
     pub fn new(limits: &Limits) -> anyhow::Result<Self> {
+        let options = options::current();
         let mut config = Config::new();
+        if options.perf_map {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         config.epoch_interruption(true);
         config.cranelift_opt_level(OptLevel::Speed);
         config.max_wasm_stack(limits.stack_bytes);
@@ -54,12 +60,19 @@ impl Runtime {
             // back to the module's image. Without this every request of a
             // pre-initialised JS guest takes ~130 copy-on-write faults, and
             // each one a TLB shootdown across cores: half the CPU time.
-            .pagemap_scan(wasmtime::Enabled::Auto)
+            .pagemap_scan(match options.slot_reset {
+                options::SlotReset::Auto => wasmtime::Enabled::Auto,
+                options::SlotReset::Fallback => wasmtime::Enabled::No,
+            })
             .linear_memory_keep_resident(64 << 20)
             .table_keep_resident(1 << 20)
             .async_stack_keep_resident(1 << 20);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
+        tracing::info!(
+            slot_reset = options::slot_reset_method(),
+            "instance pool: {slots} slots"
+        );
         let mut linker = Linker::new(&engine);
         crate::abi::add_to_linker(&mut linker)?;
         let weak = engine.weak();

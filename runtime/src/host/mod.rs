@@ -22,6 +22,7 @@ pub mod log_ship;
 pub mod logs;
 pub mod platform;
 pub mod program_output;
+pub mod reuse;
 pub mod send;
 pub mod service;
 pub mod session;

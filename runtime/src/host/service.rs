@@ -3,18 +3,17 @@
 //! waiting for another request (reusable sandboxes).
 
 use super::backends::Backends;
-use super::downstream::DownstreamRequest;
 use super::egress::EgressPolicy;
 use super::erl::RateLimiter;
 use super::heap::HeapBudget;
 use super::kv::KvStores;
 use super::logs::LogSink;
+use super::reuse::ReusePool;
 use crate::cache::Cache;
 use crate::config::ProjectConfig;
 use crate::limits::Limits;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use std::sync::Arc;
 
 /// The environment of one service version.
 #[derive(Debug)]
@@ -46,8 +45,9 @@ pub struct ServiceEnv {
     pub log_program_output: bool,
     /// What the platform tells each instance (`FASTLY_*` variables).
     pub platform: super::platform::Platform,
-    /// Instances waiting in `next_request_wait`.
-    idle: Mutex<Vec<oneshot::Sender<Box<DownstreamRequest>>>>,
+    /// Instances of this version and the requests waiting for them
+    /// (reusable sandboxes).
+    pub instances: ReusePool,
 }
 
 impl ServiceEnv {
@@ -70,12 +70,12 @@ impl ServiceEnv {
             kv_names,
             erl: RateLimiter::new(limits.rate_limit_entries),
             logs,
-            limits,
             cache: None,
             heap: None,
             log_program_output: false,
             platform: super::platform::Platform::local(),
-            idle: Mutex::default(),
+            instances: ReusePool::new(limits.reuse),
+            limits,
         })
     }
 
@@ -107,30 +107,5 @@ impl ServiceEnv {
     pub fn with_cache(mut self, cache: Cache) -> Self {
         self.cache = Some(cache);
         self
-    }
-
-    /// An instance waits for a request: the returned receiver gets one.
-    pub fn wait_for_request(&self) -> oneshot::Receiver<Box<DownstreamRequest>> {
-        let (tx, rx) = oneshot::channel();
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
-        rx
-    }
-
-    /// Hands `req` to a waiting instance, or gives it back when none waits.
-    pub fn dispatch_to_idle(
-        &self,
-        mut req: Box<DownstreamRequest>,
-    ) -> Result<(), Box<DownstreamRequest>> {
-        loop {
-            let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some(tx) = next else {
-                return Err(req);
-            };
-            // An instance that stopped waiting dropped its receiver: try the next.
-            match tx.send(req) {
-                Ok(()) => return Ok(()),
-                Err(back) => req = back,
-            }
-        }
     }
 }

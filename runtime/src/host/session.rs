@@ -281,6 +281,14 @@ impl Session {
 
     /// Makes `req` the current client request.
     fn accept(&mut self, req: DownstreamRequest) -> (RequestHandle, BodyHandle) {
+        // A reused instance is done with its previous client request: its
+        // handles go (they would otherwise pile up to `limits.handles`
+        // over a few thousand requests).
+        if let Some((rh, bh)) = self.downstream.current.take() {
+            let _ = self.take(rh);
+            let _ = self.take(bh);
+            self.downstream.meta.remove(&rh);
+        }
         let (parts, body) = req.request.into_parts();
         let rh = self.insert(RequestState {
             parts,
@@ -440,11 +448,20 @@ impl Session {
                 "respond to the current request before asking for the next".into(),
             ));
         }
-        let rx = self.env.wait_for_request();
+        let reuse = self.env.limits.reuse;
+        let served = self.request_serial.load(Ordering::Relaxed);
+        let rx = if reuse.max_requests.is_some_and(|max| served >= max) {
+            // Served all it may: a promise no request will keep, so the
+            // program's wait answers "none" and the instance retires.
+            oneshot::channel().1
+        } else {
+            self.env.instances.wait_for_request()
+        };
         // Under half the wall limit, so that the wall-clock watchdog never
         // takes an instance that is only waiting for work.
         let timeout = timeout
-            .unwrap_or(Duration::from_secs(10))
+            .unwrap_or(reuse.idle_timeout)
+            .min(reuse.idle_timeout)
             .min(self.env.limits.wall_time / 2);
         self.try_insert(RequestPromise { rx, timeout })
     }

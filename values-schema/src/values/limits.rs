@@ -71,6 +71,37 @@ pub struct Limits {
     /// accepted.
     #[schemars(range(min = 1))]
     pub connections: u32,
+    /// Programs that ask to reuse their sandbox (Fastly's reusable
+    /// sandboxes) keep instances warm between requests.
+    pub reusable_sandbox: ReusableSandbox,
+}
+
+/// What programs that reuse their sandbox may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReusableSandbox {
+    /// Warm instances of one service at once; when all are busy, requests
+    /// wait for the first to be free rather than start another. Empty: up
+    /// to `limits.concurrency`.
+    #[schemars(range(min = 1))]
+    pub max_instances: Option<u32>,
+    /// Requests one instance may serve before it retires. Empty: as many
+    /// as the program asks for.
+    #[schemars(range(min = 1))]
+    pub max_requests: Option<u64>,
+    /// Longest an instance waits for its next request before it retires
+    /// (the program may ask for less).
+    pub idle_timeout: GoDuration,
+}
+
+impl Default for ReusableSandbox {
+    fn default() -> Self {
+        ReusableSandbox {
+            max_instances: None,
+            max_requests: None,
+            idle_timeout: GoDuration("10s".into()),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -97,6 +128,7 @@ impl Default for Limits {
             idle_timeout: GoDuration("60s".into()),
             http2_max_streams: 100,
             connections: 10_000,
+            reusable_sandbox: ReusableSandbox::default(),
         }
     }
 }

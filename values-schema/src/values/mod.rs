@@ -22,7 +22,7 @@ pub use edge_stack::{CpuCount, EdgeStack};
 pub use egress::{ClientAddress, Egress, PRIVATE_CIDRS, TlsHeaders};
 pub use helm_test::HelmTest;
 pub use image::{Image, LocalObjectReference, PullPolicy};
-pub use limits::Limits;
+pub use limits::{Limits, ReusableSandbox};
 pub use network_policy::{IpBlock, NetworkPolicy, NetworkPolicyPeer};
 pub use observability::{
     Dashboard, LogEndpoint, LogEndpointKind, LogFormat, LogLevel, Metrics, MetricsPush,
