@@ -202,16 +202,23 @@ mod tests {
     fn cpu_clock_counts_running_not_waiting() {
         let mut clock = ExecClock::default();
         clock.restart();
-        spin(&mut clock, Duration::from_millis(30));
+        // Running counts: spin until the clock has seen 30 ms (by wall
+        // time a busy machine would give this thread less CPU than that).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while clock.cpu() < Duration::from_millis(30) {
+            assert!(Instant::now() < deadline, "running never counted");
+            spin(&mut clock, Duration::from_millis(5));
+        }
+        // Waiting does not: 60 ms asleep adds (almost) nothing.
+        let before_wait = clock.cpu();
         clock.wait_begin();
         std::thread::sleep(Duration::from_millis(60));
         clock.wait_end();
         spin(&mut clock, Duration::from_millis(10));
-        let cpu = clock.cpu();
-        assert!(cpu >= Duration::from_millis(30), "{cpu:?}");
+        let added = clock.cpu() - before_wait;
         assert!(
-            cpu < Duration::from_millis(65),
-            "waiting was counted: {cpu:?}"
+            added < Duration::from_millis(40),
+            "waiting was counted: {added:?}"
         );
         assert!(clock.wall() >= Duration::from_millis(100));
         // A long slice seen by a tick is timed by the thread's CPU clock:
